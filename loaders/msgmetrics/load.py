@@ -1,0 +1,69 @@
+"""Run the dlt pipelines that land raw data in the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dlt
+import duckdb
+
+from .settings import RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
+from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
+from .sources.orders import OrderReadStats, shop_orders
+from .writer_lock import writer_lock
+
+
+@dataclass
+class LoadResult:
+    load_ids: list[str]
+    rows_before: int
+    rows_after: int
+    stats: object
+
+    @property
+    def rows_added(self) -> int:
+        return self.rows_after - self.rows_before
+
+
+def _pipeline(warehouse: Warehouse, name: str, dataset: str) -> dlt.Pipeline:
+    warehouse.ensure_parent()
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(warehouse.path)),
+        dataset_name=dataset,
+        pipelines_dir=str(warehouse.pipelines_dir),
+    )
+
+
+def _count(warehouse: Warehouse, table: str) -> int:
+    if not warehouse.path.exists():
+        return 0
+    con = duckdb.connect(str(warehouse.path))
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema || '.' || table_name = ?",
+            [table],
+        ).fetchone()[0]
+        return con.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
+    finally:
+        con.close()
+
+
+def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, source, stats) -> LoadResult:
+    with writer_lock(warehouse, f"load {pipeline_name}"):
+        before = _count(warehouse, f"{dataset}.{table}")
+        info = _pipeline(warehouse, pipeline_name, dataset).run(source, loader_file_format="parquet")
+        after = _count(warehouse, f"{dataset}.{table}")
+    return LoadResult(list(info.loads_ids), before, after, stats)
+
+
+def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = False) -> LoadResult:
+    stats = WebhookReadStats()
+    source = customerio_webhooks(locations, reread=reread, stats=stats)
+    return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
+
+
+def load_orders(warehouse: Warehouse, locations: list[str]) -> LoadResult:
+    stats = OrderReadStats()
+    source = shop_orders(locations, stats=stats)
+    return _run(warehouse, "msgmetrics_orders", RAW_ORDERS_DATASET, "orders", source, stats)

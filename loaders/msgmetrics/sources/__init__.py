@@ -1,0 +1,1 @@
+"""dlt sources, one module per source (shaped like dlt's verified sources)."""
