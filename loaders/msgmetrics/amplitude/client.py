@@ -1,0 +1,571 @@
+"""Thin synchronous client for Amplitude's HTTP V2 (``/2/httpapi``) and Identify APIs.
+
+Why not the official SDK: it sends from background threads, retries 5xx for only
+about 10 s, drops events silently on a bad key or an odd value type, and fills in
+a random ``insert_id`` (reference §6). This client sends one request at a time and
+reports every record's fate through two callbacks:
+
+* ``on_accepted(records)`` once per request Amplitude answered 200 for. The
+  caller writes its ledger there, so what was accepted stays recorded even if a
+  later request fails for good.
+* ``on_rejected(records, reason)`` for records Amplitude will never take as sent
+  (400 with indexes, a single record still too large, daily quota, not
+  JSON-serialisable, throttled for longer than the retry budget).
+
+Status handling (reference §1.5, §1.6):
+
+* 200: accepted.
+* 413: split the request in half and send each half; one record alone → rejected.
+* 400 ``Invalid API key``: ``AmplitudeAuthError``; 403: ``AmplitudeForbiddenError``.
+  Both are fatal and nothing more is sent.
+* 400 with index maps: the listed records are rejected, the rest resent at once
+  (Amplitude ingests nothing from a 400). 400 without indexes: whole request rejected.
+* 429: the listed events are held for ``throttle_hold_s`` and the throttled
+  users/devices are held too (their later records wait as well); everything else
+  is sent on. Daily-quota users/devices are rejected.
+* 5xx, 408, timeouts, connection errors: the *same bytes* (same ``insert_id`` s)
+  are resent with full-jitter exponential backoff until ``max_retry_seconds`` has
+  passed since the request was first tried, then ``AmplitudeUnavailableError``.
+
+Records are sent as given: build them with :mod:`msgmetrics.amplitude.jsonsafe`
+and give every event a deterministic ``insert_id``. The client is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.metadata
+import json
+import logging
+import os
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import quote_plus, urlsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+HOSTS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
+EVENTS_PATH = "/2/httpapi"
+IDENTIFY_PATH = "/identify"
+MAX_EVENTS_PER_REQUEST = 2000
+MAX_IDENTIFICATIONS_PER_REQUEST = 1000
+MAX_BODY_BYTES = 1_000_000  # "1 MB" read as decimal megabytes: the stricter reading
+GZIP_THRESHOLD_BYTES = 64 * 1024
+
+Accepted = Callable[[list[dict]], None]
+Rejected = Callable[[list[dict], str], None]
+
+
+class AmplitudeError(Exception):
+    """Base error. ``report`` holds the counts up to the failure, when known."""
+
+    def __init__(self, message: str, report: "SendReport | None" = None):
+        super().__init__(message)
+        self.report = report
+
+
+class AmplitudeConfigError(AmplitudeError, ValueError):
+    """Missing or invalid configuration."""
+
+
+class AmplitudeAuthError(AmplitudeError):
+    """Amplitude answered 400 ``Invalid API key``."""
+
+
+class AmplitudeForbiddenError(AmplitudeError):
+    """Amplitude answered 403 (blocked by its firewall)."""
+
+
+class AmplitudeUnavailableError(AmplitudeError):
+    """5xx/timeouts went on for longer than ``max_retry_seconds``."""
+
+
+def _mask(secret: str) -> str:
+    return "****" + secret[-4:] if len(secret) >= 16 else "****"
+
+
+@dataclass(frozen=True, repr=False)
+class AmplitudeConfig:
+    api_key: str
+    region: str = "us"
+    ingest_url: str | None = None
+    min_id_length: int | None = None
+    timeout_s: float = 30.0
+    max_retry_seconds: float = 600.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    throttle_hold_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, str) or not self.api_key.strip():
+            raise AmplitudeConfigError("Amplitude API key is empty: set AMPLITUDE_API_KEY")
+        region = str(self.region).strip().lower()
+        if region not in HOSTS:
+            raise AmplitudeConfigError(f"AMPLITUDE_REGION must be 'us' or 'eu', got {self.region!r}")
+        object.__setattr__(self, "region", region)
+        if self.ingest_url is not None:
+            object.__setattr__(self, "ingest_url", self.ingest_url.strip().rstrip("/") or None)
+        if self.min_id_length is not None and (
+            isinstance(self.min_id_length, bool) or not isinstance(self.min_id_length, int) or self.min_id_length < 1
+        ):
+            raise AmplitudeConfigError(f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {self.min_id_length!r}")
+        if self.timeout_s <= 0 or self.max_retry_seconds < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise AmplitudeConfigError("timeout_s must be > 0 and retry/backoff settings >= 0")
+
+    @property
+    def base_url(self) -> str:
+        return self.ingest_url or HOSTS[self.region]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={_mask(self.api_key) if f.name == 'api_key' else getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+        )
+        return f"AmplitudeConfig({fields})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> "AmplitudeConfig":
+        """Read AMPLITUDE_API_KEY, AMPLITUDE_REGION (us|eu, default us),
+        AMPLITUDE_INGEST_URL (wins over the region's host) and AMPLITUDE_MIN_ID_LENGTH."""
+        key = (environ.get("AMPLITUDE_API_KEY") or "").strip()
+        if not key:
+            raise AmplitudeConfigError(
+                "AMPLITUDE_API_KEY is not set: set AMPLITUDE_API_KEY to the Amplitude project's API key "
+                "(and AMPLITUDE_REGION=eu for an EU-resident project)"
+            )
+        values: dict[str, Any] = {"api_key": key, "region": (environ.get("AMPLITUDE_REGION") or "us")}
+        if (environ.get("AMPLITUDE_INGEST_URL") or "").strip():
+            values["ingest_url"] = environ["AMPLITUDE_INGEST_URL"]
+        raw_min = (environ.get("AMPLITUDE_MIN_ID_LENGTH") or "").strip()
+        if raw_min:
+            try:
+                values["min_id_length"] = int(raw_min)
+            except ValueError:
+                raise AmplitudeConfigError(
+                    f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {raw_min!r}"
+                ) from None
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class SendReport:
+    """Counts for one ``send_events``/``identify`` call.
+
+    ``sent_requests`` counts HTTP attempts (retries included); ``accepted_events``
+    and ``rejected_events`` count records (identifications for ``identify``);
+    ``throttled_holds`` counts records put on hold after a 429 (once per hold);
+    ``splits`` counts 413 halvings; ``events_ingested`` sums the server's
+    ``events_ingested`` answers (HTTP V2 only).
+    """
+
+    sent_requests: int = 0
+    accepted_events: int = 0
+    rejected_events: int = 0
+    retries: int = 0
+    throttled_holds: int = 0
+    splits: int = 0
+    events_ingested: int = 0
+
+
+@dataclass
+class _Item:
+    record: Any
+    piece: str  # the record as it appears inside the body
+    size: int  # len(piece) in UTF-8 bytes
+    held_s: float = 0.0  # total time this record has spent on 429 hold
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """How one API path frames records into a body: prefix + sep.join(pieces) + suffix."""
+
+    path: str
+    max_items: int
+    prefix: str
+    suffix: str
+    sep: str
+    content_type: str
+    encode: Callable[[str], str]
+    gzip: bool
+
+    @property
+    def overhead(self) -> int:
+        return len(self.prefix.encode()) + len(self.suffix.encode())
+
+    def body(self, chunk: list[_Item]) -> bytes:
+        return (self.prefix + self.sep.join(it.piece for it in chunk) + self.suffix).encode("utf-8")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("msgmetrics")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class AmplitudeClient:
+    def __init__(
+        self,
+        config: AmplitudeConfig,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ):
+        self.config = config
+        self._own_session = session is None
+        self._session = session or requests.Session()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._user_agent = f"msgmetrics/{_version()}"
+
+    def __repr__(self) -> str:
+        return f"AmplitudeClient({self.config!r})"
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> "AmplitudeClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public API -------------------------------------------------------
+
+    def send_events(self, events: list[dict], on_accepted: Accepted, on_rejected: Rejected) -> SendReport:
+        """POST events to ``/2/httpapi`` in requests of <= 2000 events and <= 1 MB."""
+        options = ""
+        if self.config.min_id_length is not None:
+            options = f',"options":{{"min_id_length":{self.config.min_id_length}}}'
+        ep = _Endpoint(
+            path=EVENTS_PATH,
+            max_items=MAX_EVENTS_PER_REQUEST,
+            prefix='{"api_key":' + json.dumps(self.config.api_key) + options + ',"events":[',
+            suffix="]}",
+            sep=",",
+            content_type="application/json",
+            encode=lambda blob: blob,
+            gzip=True,
+        )
+        return _Delivery(self, ep, on_accepted, on_rejected).run(events)
+
+    def identify(self, identifications: list[dict], on_accepted: Accepted, on_rejected: Rejected) -> SendReport:
+        """POST identifications to ``/identify`` (form-encoded) in requests of <= 1000 and <= 1 MB."""
+        prefix = "api_key=" + quote_plus(self.config.api_key)
+        if self.config.min_id_length is not None:
+            prefix += "&options=" + quote_plus(json.dumps({"min_id_length": self.config.min_id_length}))
+        ep = _Endpoint(
+            path=IDENTIFY_PATH,
+            max_items=MAX_IDENTIFICATIONS_PER_REQUEST,
+            prefix=prefix + "&identification=" + quote_plus("["),
+            suffix=quote_plus("]"),
+            sep=quote_plus(","),
+            content_type="application/x-www-form-urlencoded",
+            encode=quote_plus,
+            gzip=False,
+        )
+        return _Delivery(self, ep, on_accepted, on_rejected).run(identifications)
+
+    # -- HTTP -------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.config.base_url).netloc or self.config.base_url
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.config.api_key, _mask(self.config.api_key))
+
+    def _post(self, path: str, body: bytes, content_type: str, report: SendReport) -> tuple[int, dict]:
+        """POST ``body``, retrying 5xx/408/timeouts with the same bytes; return (status, json)."""
+        cfg = self.config
+        headers = {"Content-Type": content_type, "User-Agent": self._user_agent, "Accept": "application/json"}
+        if len(body) > GZIP_THRESHOLD_BYTES and content_type == "application/json":
+            body = gzip.compress(body, compresslevel=6)
+            headers["Content-Encoding"] = "gzip"
+        url = cfg.base_url + path
+        start = self._clock()
+        attempt = 0
+        while True:
+            report.sent_requests += 1
+            try:
+                resp = self._session.post(url, data=body, headers=headers, timeout=cfg.timeout_s)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                problem = f"{type(exc).__name__} after up to {cfg.timeout_s:g} s"
+                log.warning("Amplitude %s %s: no answer (%s)", self.host, path, problem)
+            else:
+                payload = self._payload(resp)
+                if resp.status_code != 200:
+                    log.warning("Amplitude %s %s answered HTTP %s: %s", self.host, path, resp.status_code,
+                                payload.get("error", ""))
+                if not (resp.status_code >= 500 or resp.status_code == 408):
+                    return resp.status_code, payload
+                problem = f"HTTP {resp.status_code} {payload.get('error', '')}".strip()
+            elapsed = self._clock() - start
+            if elapsed >= cfg.max_retry_seconds:
+                raise AmplitudeUnavailableError(
+                    f"Amplitude at {self.host} did not take a request for {elapsed:.1f} s "
+                    f"(max_retry_seconds={cfg.max_retry_seconds:g}); last problem: {problem}. "
+                    "Requests accepted earlier stay accepted; the records not yet accepted were not sent.",
+                    report,
+                )
+            cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** min(attempt, 62))
+            delay = min(self._rng.uniform(0, cap), cfg.max_retry_seconds - elapsed)
+            attempt += 1
+            report.retries += 1
+            self._sleep(max(delay, 0.0))
+
+    def _payload(self, resp: requests.Response) -> dict:
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {"error": resp.text[:500]} if resp.status_code != 200 else {}
+        if isinstance(data.get("error"), str):
+            data["error"] = self._redact(data["error"])
+        return data
+
+    def _auth_error(self, report: SendReport) -> AmplitudeAuthError:
+        where = f"region {self.config.region!r}"
+        if self.config.ingest_url:
+            where += ", host overridden by AMPLITUDE_INGEST_URL"
+        return AmplitudeAuthError(
+            f"Amplitude rejected the API key (HTTP 400 'Invalid API key') at {self.host} ({where}). "
+            "An EU project's key sent to the US host (or the reverse) gives this error: check "
+            "AMPLITUDE_REGION, then AMPLITUDE_API_KEY. Nothing further was sent.",
+            report,
+        )
+
+
+_INDEX_MAPS = {
+    "events_with_invalid_fields": "invalid field",
+    "events_with_missing_fields": "missing field",
+    "events_with_invalid_id_lengths": "invalid id length for",
+}
+
+
+def _indexes(value: Any, n: int) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    return [i for i in values if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n]
+
+
+def _names(value: Any) -> set[str]:
+    if isinstance(value, (dict, list)):
+        return {str(k) for k in value}
+    return set()
+
+
+def _keys(record: Any) -> set[tuple[str, str]]:
+    if not isinstance(record, dict):
+        return set()
+    keys = set()
+    if record.get("user_id") is not None:
+        keys.add(("user", str(record["user_id"])))
+    if record.get("device_id") is not None:
+        keys.add(("device", str(record["device_id"])))
+    return keys
+
+
+class _Delivery:
+    """State of one send_events/identify call: the queue of chunks and the 429 hold pool."""
+
+    def __init__(self, client: AmplitudeClient, ep: _Endpoint, on_accepted: Accepted, on_rejected: Rejected):
+        self.client = client
+        self.cfg = client.config
+        self.ep = ep
+        self.on_accepted = on_accepted
+        self.on_rejected = on_rejected
+        self.report = SendReport()
+        self.queue: deque[list[_Item]] = deque()
+        self.pool: list[tuple[float, _Item]] = []  # (release time, item), in hold order
+        self.held_keys: dict[tuple[str, str], float] = {}  # user/device -> release time
+
+    def run(self, records: list[dict]) -> SendReport:
+        self.queue.extend(self._pack(self._prepare(records)))
+        while self.queue or self.pool:
+            self._release_due()
+            if self.queue:
+                self._send(self.queue.popleft())
+            else:
+                wait = min(t for t, _ in self.pool) - self.client._clock()
+                self.client._sleep(max(wait, 0.0))
+        return self.report
+
+    # -- building chunks --------------------------------------------------
+
+    def _prepare(self, records: list[dict]) -> list[_Item]:
+        items = []
+        for record in records:
+            try:
+                blob = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+                piece = self.ep.encode(blob)
+                size = len(piece.encode("utf-8"))
+            except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+                self._reject([record], f"not JSON-serialisable: {exc} (convert with jsonsafe.to_json_safe)")
+                continue
+            if self.ep.overhead + size > MAX_BODY_BYTES:
+                self._reject([record], f"too large: {size} bytes, over the {MAX_BODY_BYTES} byte request limit")
+                continue
+            items.append(_Item(record, piece, size))
+        return items
+
+    def _pack(self, items: list[_Item]) -> list[list[_Item]]:
+        chunks: list[list[_Item]] = []
+        chunk: list[_Item] = []
+        size = self.ep.overhead
+        for it in items:
+            extra = it.size + (len(self.ep.sep) if chunk else 0)
+            if chunk and (len(chunk) >= self.ep.max_items or size + extra > MAX_BODY_BYTES):
+                chunks.append(chunk)
+                chunk, size, extra = [], self.ep.overhead, it.size
+            chunk.append(it)
+            size += extra
+        if chunk:
+            chunks.append(chunk)
+        return chunks
+
+    # -- sending ----------------------------------------------------------
+
+    def _send(self, chunk: list[_Item]) -> None:
+        body = self.ep.body(chunk)
+        if len(body) > MAX_BODY_BYTES:  # packing keeps this from happening; measure anyway
+            self._split(chunk, f"body of {len(body)} bytes")
+            return
+        status, payload = self.client._post(self.ep.path, body, self.ep.content_type, self.report)
+        error = str(payload.get("error", ""))
+        if status == 200:
+            self.report.accepted_events += len(chunk)
+            if self.ep.path == EVENTS_PATH:
+                ingested = payload.get("events_ingested")
+                self.report.events_ingested += ingested if isinstance(ingested, int) else 0
+            self.on_accepted([it.record for it in chunk])
+        elif status == 413:
+            self._split(chunk, f"HTTP 413 {error}".strip())
+        elif status == 429:
+            self._throttled(chunk, payload)
+        elif status == 400 and "invalid api key" in error.lower():
+            raise self.client._auth_error(self.report)
+        elif status == 400:
+            self._bad_request(chunk, payload, error)
+        elif status == 403:
+            raise AmplitudeForbiddenError(
+                f"Amplitude at {self.client.host} answered 403 Forbidden ({error or 'no detail'}): its firewall "
+                "blocked the request (suspicious header/body/URI, or a sanctioned region). Nothing further was sent.",
+                self.report,
+            )
+        else:
+            raise AmplitudeError(
+                f"unexpected HTTP {status} from {self.client.host}{self.ep.path}: {error or 'no detail'} "
+                "(check AMPLITUDE_INGEST_URL). Nothing further was sent.",
+                self.report,
+            )
+
+    def _split(self, chunk: list[_Item], why: str) -> None:
+        if len(chunk) == 1:
+            self._reject([chunk[0].record], f"{why}: a single record is over the request limit")
+            return
+        mid = len(chunk) // 2
+        self.queue.appendleft(chunk[mid:])
+        self.queue.appendleft(chunk[:mid])
+        self.report.splits += 1
+
+    def _bad_request(self, chunk: list[_Item], payload: dict, error: str) -> None:
+        reasons: dict[int, list[str]] = {}
+        for key, label in _INDEX_MAPS.items():
+            mapping = payload.get(key)
+            if isinstance(mapping, dict):
+                for field, idxs in mapping.items():
+                    for i in _indexes(idxs, len(chunk)):
+                        reasons.setdefault(i, []).append(f"{label} {field}")
+        for i in _indexes(payload.get("silenced_events", []), len(chunk)):
+            reasons.setdefault(i, []).append("device silenced")
+        if not reasons:
+            missing = payload.get("missing_field")
+            detail = f" (missing_field: {missing})" if missing else ""
+            self._reject([it.record for it in chunk], f"HTTP 400 {error}{detail}")
+            return
+        groups: dict[str, list[Any]] = {}
+        for i in sorted(reasons):
+            groups.setdefault(f"HTTP 400 {error}: {', '.join(reasons[i])}", []).append(chunk[i].record)
+        for reason, records in groups.items():
+            self._reject(records, reason)
+        rest = [it for i, it in enumerate(chunk) if i not in reasons]
+        if rest:
+            self.queue.appendleft(rest)
+
+    def _throttled(self, chunk: list[_Item], payload: dict) -> None:
+        n = len(chunk)
+        quota = {("user", u) for u in _names(payload.get("exceeded_daily_quota_users"))}
+        quota |= {("device", d) for d in _names(payload.get("exceeded_daily_quota_devices"))}
+        named = {("user", u) for u in _names(payload.get("throttled_users"))}
+        named |= {("device", d) for d in _names(payload.get("throttled_devices"))}
+        over_quota = [i for i, it in enumerate(chunk) if _keys(it.record) & quota]
+        set_over = set(over_quota)
+        if over_quota:
+            self._reject([chunk[i].record for i in over_quota], "HTTP 429 exceeded the daily quota for this user/device")
+        live = [i for i in range(n) if i not in set_over]
+        listed = set(_indexes(payload.get("throttled_events", []), n))
+        if listed:
+            held = [i for i in live if i in listed]
+        elif named:
+            held = [i for i in live if _keys(chunk[i].record) & named]
+        else:
+            held = [] if over_quota else live  # 429 naming nothing: hold the whole request
+        until = self.client._clock() + self.cfg.throttle_hold_s
+        for key in named or set().union(*(_keys(chunk[i].record) for i in held)):
+            self.held_keys[key] = max(self.held_keys.get(key, 0.0), until)
+        for i in held:
+            self._hold(chunk[i], until)
+        self.report.throttled_holds += len(held)
+        self._sweep_queue()
+        held_set = set(held)
+        rest = [chunk[i] for i in live if i not in held_set]
+        if rest:
+            self.queue.appendleft(rest)
+
+    def _hold(self, item: _Item, until: float) -> None:
+        item.held_s += self.cfg.throttle_hold_s
+        if item.held_s > self.cfg.max_retry_seconds:
+            self._reject([item.record], f"HTTP 429 still throttled after {item.held_s:g} s on hold (max_retry_seconds)")
+        else:
+            self.pool.append((until, item))
+
+    def _sweep_queue(self) -> None:
+        """Move queued records of held users/devices into the pool, keeping their order."""
+        kept: deque[list[_Item]] = deque()
+        for chunk in self.queue:
+            rest = []
+            for it in chunk:
+                release = max((self.held_keys.get(k, 0.0) for k in _keys(it.record)), default=0.0)
+                if release > self.client._clock():
+                    self.pool.append((release, it))
+                else:
+                    rest.append(it)
+            if rest:
+                kept.append(rest)
+        self.queue = kept
+
+    def _release_due(self) -> None:
+        now = self.client._clock()
+        due = [it for t, it in self.pool if t <= now]
+        if not due:
+            return
+        self.pool = [(t, it) for t, it in self.pool if t > now]
+        self.held_keys = {k: t for k, t in self.held_keys.items() if t > now}
+        self.queue.extendleft(reversed(self._pack(due)))
+
+    def _reject(self, records: list[Any], reason: str) -> None:
+        self.report.rejected_events += len(records)
+        self.on_rejected(records, self.client._redact(reason))

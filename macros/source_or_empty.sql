@@ -1,0 +1,16 @@
+{#- The source table, or an empty relation with the given columns when it has not
+    been loaded yet (e.g. no orders file yet), so `dbt build` still runs. `columns`
+    maps column name -> SQL type. -#}
+{% macro source_or_empty(source_name, table_name, columns) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if execute and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
+        {{ log("source " ~ source_name ~ "." ~ table_name ~ " is not loaded yet: treating it as empty", info=true) }}
+        select
+        {%- for name, type in columns.items() %}
+            cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+        where 1 = 0
+    {%- else -%}
+        select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
