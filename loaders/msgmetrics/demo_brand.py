@@ -54,13 +54,13 @@ CART_EMAIL = Message(
 )
 CART_SMS = Message(
     "Cart reminder SMS", "sms", "campaign", (("campaign_id", 101), ("action_id", 1012)),
-    links=((14, f"{SMS_SHORT}/cart"),), click_mult=1.6, order_6h=0.25, order_3d=0.08,
+    links=((14, f"{SMS_SHORT}/cart"),), click_mult=1.3, order_6h=0.25, order_3d=0.10,
 )
 BROWSE_EMAIL = Message(
     "Browse reminder email", "email", "campaign", (("campaign_id", 102), ("action_id", 1021)),
     subject="Still thinking it over?",
     links=((21, _utm("/products/linen-throw", "browse_abandonment")), (22, _utm("/collections/new", "browse_abandonment"))),
-    click_mult=1.5, order_6h=0.06, order_3d=0.08,
+    click_mult=1.5, order_6h=0.10, order_3d=0.12,
 )
 EDU_EMAIL = Message(
     "Care guide email", "email", "campaign", (("campaign_id", 103), ("action_id", 1031)),
@@ -76,17 +76,17 @@ WINBACK_EMAIL = Message(
     "Winback offer email", "email", "campaign", (("campaign_id", 104), ("action_id", 1041)),
     subject="We miss you - here's 20% off",
     links=((41, _utm("/collections/all?code=COMEBACK20", "winback")), (42, _utm("/account/preferences", "winback"))),
-    click_mult=1.3, order_6h=0.08, order_3d=0.10,
+    click_mult=1.3, order_6h=0.10, order_3d=0.12,
 )
 
 # --- API-triggered broadcasts (flash sales) -------------------------------------------
 FLASH_PUSH = Message(
     "Flash sale push", "push", "broadcast", (("broadcast_id", 201), ("action_id", 2011)),
-    links=((51, "fernhill://sale/flash"),), open_mult=1.3, order_6h=0.10, order_3d=0.04,
+    links=((51, "fernhill://sale/flash"),), open_mult=1.15, order_6h=0.15, order_3d=0.05,
 )
 FLASH_SMS = Message(
     "Flash sale SMS", "sms", "broadcast", (("broadcast_id", 202), ("action_id", 2021)),
-    links=((52, f"{SMS_SHORT}/flash"),), order_6h=0.10, order_3d=0.04,
+    links=((52, f"{SMS_SHORT}/flash"),), order_6h=0.15, order_3d=0.05,
 )
 
 # --- transactional ----------------------------------------------------------------------
@@ -154,7 +154,7 @@ def build_catalog(issues: list[tuple[int, str, str]]) -> tuple[dict, list[Messag
                 links=tuple((100_000 + nid * 10 + j, _utm(path, f"{slug}_{date_iso}"))
                             for j, path in enumerate(("/collections/new", "/journal", "/collections/sale"))),
                 click_mult=1.0 if series == 0 else 1.2,
-                order_6h=0.03, order_3d=0.05,
+                order_6h=0.08, order_3d=0.10,
             )
             pair.append(len(messages))
             messages.append(msg)

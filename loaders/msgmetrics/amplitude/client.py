@@ -114,7 +114,9 @@ class AmplitudeConfig:
         if self.min_id_length is not None and (
             isinstance(self.min_id_length, bool) or not isinstance(self.min_id_length, int) or self.min_id_length < 1
         ):
-            raise AmplitudeConfigError(f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {self.min_id_length!r}")
+            raise AmplitudeConfigError(
+                f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {self.min_id_length!r}"
+            )
         if self.timeout_s <= 0 or self.max_retry_seconds < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise AmplitudeConfigError("timeout_s must be > 0 and retry/backoff settings >= 0")
 
@@ -162,7 +164,8 @@ class SendReport:
 
     ``sent_requests`` counts HTTP attempts (retries included); ``accepted_events``
     and ``rejected_events`` count records (identifications for ``identify``);
-    ``throttled_holds`` counts records put on hold after a 429 (once per hold);
+    ``throttled_holds`` counts records a 429 listed that were put on hold (once
+    per hold; later records of a held user that wait behind them are not counted);
     ``splits`` counts 413 halvings; ``events_ingested`` sums the server's
     ``events_ingested`` answers (HTTP V2 only).
     """
@@ -514,7 +517,8 @@ class _Delivery:
         over_quota = [i for i, it in enumerate(chunk) if _keys(it.record) & quota]
         set_over = set(over_quota)
         if over_quota:
-            self._reject([chunk[i].record for i in over_quota], "HTTP 429 exceeded the daily quota for this user/device")
+            self._reject([chunk[i].record for i in over_quota],
+                         "HTTP 429 exceeded the daily quota for this user/device")
         live = [i for i in range(n) if i not in set_over]
         listed = set(_indexes(payload.get("throttled_events", []), n))
         if listed:

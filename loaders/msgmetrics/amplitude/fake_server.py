@@ -210,7 +210,9 @@ class FakeAmplitude:
         self._server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-amplitude", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-amplitude", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -359,7 +361,8 @@ class FakeAmplitude:
             return self._fault_reply(fault, records)
         min_len = options.get("min_id_length", self.min_id_length_default) if options else self.min_id_length_default
         if not _is_int(min_len) or min_len < 1:
-            return _reply(400, "Invalid field values on some events", missing_field="options.min_id_length")
+            return _reply(400, "Invalid field values on some events",
+                          missing_field="options.min_id_length")
         maps = _validate(records, is_event=not is_identify, min_len=min_len)
         if maps:
             only_lengths = set(maps) == {"events_with_invalid_id_lengths"}
@@ -460,7 +463,8 @@ class FakeAmplitude:
             for ident in identifications:
                 self._identifications.append(ident)
                 who = str(ident.get("user_id") or ident.get("device_id"))
-                apply_user_properties(self._user_properties.setdefault(who, {}), ident.get("user_properties") or {})
+                props = ident.get("user_properties") or {}
+                apply_user_properties(self._user_properties.setdefault(who, {}), props)
         return 200, "success"
 
 

@@ -1,0 +1,302 @@
+"""The `msgmetrics` command line: generate, load, build, push, run, demo."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from . import settings
+
+settings.quiet_third_party_telemetry()
+
+EXIT_FATAL = 1
+EXIT_PARTIAL = 2
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("dlt", "urllib3", "filelock", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(EXIT_FATAL)
+
+
+class _Errors(click.Group):
+    """Known errors become one clear line and exit 1, not a traceback."""
+
+    def invoke(self, ctx):
+        from .amplitude import AmplitudeError
+        from .build import BuildFailed
+        from .writer_lock import WarehouseBusy
+
+        try:
+            return super().invoke(ctx)
+        except (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError) as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Errors)
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="DuckDB file (default $MSGMETRICS_WAREHOUSE or warehouse/msgmetrics.duckdb).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(ctx: click.Context, warehouse: str | None, verbose: bool) -> None:
+    """msgmetrics: Customer.io message activity -> DuckDB -> dbt cohorts -> Amplitude."""
+    _setup_logging(verbose)
+    ctx.obj = settings.Warehouse.resolve(warehouse)
+
+
+# ---------------------------------------------------------------- generate
+@main.command()
+@click.option("--people", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_data", show_default=True)
+@click.option("--end", default=None, help="End of the simulated period (ISO-8601, UTC). Default 2026-11-01.")
+@click.option("--bad-lines", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Malformed webhook lines to add, to see the quarantine at work.")
+def generate(people: int, days: int, seed: int, out_dir: str, end: str | None, bad_lines: int) -> None:
+    """Write deterministic demo data: webhook JSONL files, orders, catalog."""
+    manifest = _generate(people, days, seed, out_dir, end, bad_lines)
+    click.echo(
+        f"wrote {manifest['events_written']:,} webhook events ({manifest['distinct_event_ids']:,} distinct, "
+        f"{manifest['bad_lines']} malformed lines) and {manifest['orders']:,} orders to {out_dir} "
+        f"for {manifest['start']} .. {manifest['end']}"
+    )
+
+
+def _generate(people, days, seed, out_dir, end, bad_lines) -> dict:
+    from .generate import DEFAULT_END, generate as run_generate
+
+    end_at = datetime.fromisoformat(end) if end else DEFAULT_END
+    click.echo(f"generating {people:,} people over {days} days (seed {seed}) ...", err=True)
+    return run_generate(Path(out_dir), people=people, days=days, seed=seed, end=end_at, bad_lines=bad_lines)
+
+
+# ---------------------------------------------------------------- load
+@main.group()
+def load() -> None:
+    """Land raw data in the warehouse with dlt."""
+
+
+@load.command("webhooks")
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--reread", is_flag=True, help="Read files again even if unchanged since their last load.")
+@click.pass_obj
+def load_webhooks_cmd(warehouse, locations: tuple[str, ...], reread: bool) -> None:
+    """Load reporting-webhook JSONL files or folders (local paths or bucket URLs)."""
+    _load_webhooks(warehouse, list(locations), reread)
+
+
+def _load_webhooks(warehouse, locations: list[str], reread: bool = False):
+    from .load import load_webhooks
+
+    result = load_webhooks(warehouse, locations, reread=reread)
+    s = result.stats
+    click.echo(
+        f"webhooks: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped; "
+        f"{s.events_read:,} events read, {result.rows_added:,} new "
+        f"({result.rows_after:,} in raw_customerio.webhook_events); "
+        f"{s.unknown_events:,} with an unknown metric/object type (kept, flagged); "
+        f"{s.quarantined:,} line(s) quarantined"
+    )
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see raw_customerio.webhook_events_quarantine)")
+    return result
+
+
+@load.command("orders")
+@click.argument("locations", nargs=-1, required=True)
+@click.pass_obj
+def load_orders_cmd(warehouse, locations: tuple[str, ...]) -> None:
+    """Load order files (JSONL or CSV) or folders."""
+    _load_orders(warehouse, list(locations))
+
+
+def _load_orders(warehouse, locations: list[str]):
+    from .load import load_orders
+
+    result = load_orders(warehouse, locations)
+    s = result.stats
+    click.echo(
+        f"orders: {s.files_read} file(s), {s.orders_read:,} orders read, {result.rows_added:,} new "
+        f"({result.rows_after:,} in raw_shop.orders); {s.quarantined:,} row(s) quarantined"
+        + (" (see raw_shop.orders_quarantine)" if s.quarantined else "")
+    )
+    return result
+
+
+# ---------------------------------------------------------------- build
+@main.command()
+@click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
+@click.pass_obj
+def build(warehouse, as_of: str | None, full_refresh: bool, select: str | None) -> None:
+    """Run `dbt build` (models, seeds, data tests and unit tests)."""
+    _build(warehouse, as_of, full_refresh, select)
+
+
+def _build(warehouse, as_of=None, full_refresh=False, select=None):
+    from .build import build as run_build
+
+    click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
+    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
+    click.echo(f"build: {counts}")
+    return result
+
+
+# ---------------------------------------------------------------- push
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Compute the difference and write the payloads; send nothing.")
+@click.option("--dry-run-dir", type=click.Path(file_okay=False), default=None,
+              help="Where --dry-run writes events.jsonl, identify.jsonl and summary.json.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def push(warehouse, dry_run: bool, dry_run_dir: str | None, output: str) -> None:
+    """Send new events and cohort flag changes to Amplitude (configured by AMPLITUDE_* variables).
+
+    Exit codes: 0 success, 1 fatal error (nothing more sent), 2 some records dead-lettered.
+    """
+    result = _push(warehouse, dry_run, dry_run_dir, output)
+    sys.exit(result.exit_code)
+
+
+def _push(warehouse, dry_run=False, dry_run_dir=None, output="text", config=None):
+    from .amplitude import AmplitudeConfig
+    from .push import push as run_push
+
+    if not dry_run and config is None:
+        config = AmplitudeConfig.from_env()
+    result = run_push(warehouse, config=config, dry_run=dry_run,
+                      output_dir=Path(dry_run_dir) if dry_run_dir else None)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return result
+    verb = "would send" if dry_run else "sent"
+    click.echo(
+        f"push ({'dry run' if dry_run else result.target}): {verb} {result.events_planned:,} events, "
+        f"{result.property_sets_planned:,} cohort entries ($set) and {result.property_unsets_planned:,} "
+        f"exits ($unset) in {result.identifications_planned:,} identify records"
+    )
+    for event_type, n in result.events_by_type.items():
+        click.echo(f"  {event_type}: {n:,}")
+    for name, n in result.sets_by_property.items():
+        click.echo(f"  $set {name}: {n:,}")
+    for name, n in result.unsets_by_property.items():
+        click.echo(f"  $unset {name}: {n:,}")
+    if dry_run:
+        click.echo(f"  payloads written to {result.output_dir}")
+    else:
+        click.echo(
+            f"  accepted: {result.events_accepted:,} events, {result.identifications_accepted:,} identify records; "
+            f"dead-lettered: {result.events_rejected + result.identifications_rejected:,}; retries: {result.retries}"
+        )
+    return result
+
+
+# ---------------------------------------------------------------- run / demo
+@main.command()
+@click.option("--webhooks", "webhook_locations", multiple=True, required=True, help="Webhook JSONL file/folder/URL.")
+@click.option("--orders", "order_locations", multiple=True, help="Orders file/folder/URL.")
+@click.option("--as-of", default=None, help="Compute cohorts as of this time (default now).")
+@click.option("--dry-run", is_flag=True, help="Do not send; write the payloads instead.")
+@click.pass_obj
+def run(warehouse, webhook_locations, order_locations, as_of, dry_run) -> None:
+    """Load + build + push in one go (the scheduled job)."""
+    _load_webhooks(warehouse, list(webhook_locations))
+    if order_locations:
+        _load_orders(warehouse, list(order_locations))
+    _build(warehouse, as_of)
+    result = _push(warehouse, dry_run)
+    _print_summary(warehouse)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.option("--people", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_data", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
+@click.pass_obj
+def demo(warehouse, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:
+    """The whole path on demo data: generate, load, build as of the data's end, push to a local fake Amplitude."""
+    manifest = _generate(people, days, seed, out_dir, None, bad_lines=3)
+    click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
+    _load_webhooks(warehouse, [str(Path(out_dir) / "webhooks")])
+    _load_orders(warehouse, [str(Path(out_dir) / "orders")])
+    _build(warehouse, manifest["end"])
+    if dry_run:
+        result = _push(warehouse, dry_run=True)
+    else:
+        result = _push_to_local_fake(warehouse)
+    _print_summary(warehouse)
+    sys.exit(result.exit_code)
+
+
+def _push_to_local_fake(warehouse):
+    from .amplitude import AmplitudeConfig
+    from .amplitude.fake_server import FakeAmplitude
+
+    api_key = "msgmetrics-demo-key"
+    with FakeAmplitude(api_key=api_key) as fake:
+        click.echo(f"pushing to a local fake Amplitude at {fake.url} (not the real one)", err=True)
+        result = _push(warehouse, config=AmplitudeConfig(api_key=api_key, ingest_url=fake.url))
+        click.echo(
+            f"  the fake Amplitude holds {fake.event_count:,} events and cohort flags for "
+            f"{sum(1 for props in fake.user_properties.values() if props):,} users"
+        )
+    return result
+
+
+def _print_summary(warehouse) -> None:
+    from .summary import cohort_sizes, identity_coverage
+
+    click.echo("\ncohort sizes (marts.cohort_membership):")
+    for cohort, members, pushable in cohort_sizes(warehouse):
+        click.echo(f"  {cohort:<24} {members:>7,} people ({pushable:,} with an Amplitude user id)")
+    for measure, resolved, total in identity_coverage(warehouse):
+        share = resolved / total if total else 0
+        click.echo(f"identity coverage: {resolved:,} of {total:,} {measure} resolve to an Amplitude user id ({share:.1%})")
+    click.echo(f"warehouse: {warehouse.path}  (query it with: duckdb -readonly {warehouse.path})")
+
+
+@main.command("fake-amplitude")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--api-key", default="msgmetrics-demo-key", show_default=True)
+def fake_amplitude(port: int, api_key: str) -> None:
+    """Run the strict local fake Amplitude (for trying `push` without a real project)."""
+    from .amplitude.fake_server import FakeAmplitude
+
+    with FakeAmplitude(api_key=api_key, port=port) as fake:
+        click.echo(f"fake Amplitude listening at {fake.url} (api key {api_key}); Ctrl-C to stop")
+        click.echo(f"  export AMPLITUDE_API_KEY={api_key} AMPLITUDE_INGEST_URL={fake.url}")
+        with contextlib.suppress(KeyboardInterrupt):
+            import time
+
+            while True:
+                time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

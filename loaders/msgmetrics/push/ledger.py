@@ -1,0 +1,116 @@
+"""The push ledger: what Amplitude accepted, kept in the warehouse beside the marts.
+
+Rows are written only after Amplitude answered 200 for the request that carried
+them, one transaction per accepted request. The next push sends the difference
+between the marts and the ledger, so a killed push resumes and a repeated push
+sends nothing. Analysts can query every table (schema `msgmetrics_ledger`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+
+from ..settings import LEDGER_SCHEMA
+
+S = LEDGER_SCHEMA
+
+DDL = f"""
+create schema if not exists {S};
+
+-- One row per event Amplitude accepted (insert_id is deterministic per Customer.io event).
+create table if not exists {S}.amplitude_events_sent (
+    insert_id varchar primary key,
+    event_id varchar,
+    user_id varchar,
+    event_type varchar,
+    event_time_ms bigint,
+    accepted_at timestamp,
+    run_id varchar
+);
+
+-- Every user-property operation Amplitude accepted, in order ($set = entered a cohort,
+-- $unset = left it). The current state is the last operation per (user, property).
+create table if not exists {S}.amplitude_user_property_log (
+    user_id varchar,
+    property_name varchar,
+    operation varchar,
+    accepted_at timestamp,
+    run_id varchar
+);
+
+create or replace view {S}.amplitude_user_properties_current as
+select user_id, property_name, accepted_at as set_at, run_id
+from (
+    select *, row_number() over (partition by user_id, property_name order by accepted_at desc, operation) as rn
+    from {S}.amplitude_user_property_log
+) where rn = 1 and operation = 'set';
+
+-- Records Amplitude refused for good (400 with their index, oversized, quota), with the reason.
+create table if not exists {S}.amplitude_dead_letters (
+    kind varchar,
+    record_key varchar,
+    payload json,
+    reason varchar,
+    rejected_at timestamp,
+    run_id varchar
+);
+
+-- One row per push run.
+create table if not exists {S}.push_runs (
+    run_id varchar primary key,
+    started_at timestamp,
+    finished_at timestamp,
+    dry_run boolean,
+    target varchar,
+    events_planned bigint,
+    events_accepted bigint,
+    events_rejected bigint,
+    property_sets_planned bigint,
+    property_unsets_planned bigint,
+    identifications_accepted bigint,
+    retries bigint,
+    status varchar,
+    error varchar
+);
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+def record_events(con, events: list[dict], run_id: str) -> None:
+    now = utcnow()
+    con.executemany(
+        f"insert into {S}.amplitude_events_sent values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
+        [
+            (e["insert_id"], e["event_properties"].get("cio_event_id"), e["user_id"], e["event_type"], e["time"], now, run_id)
+            for e in events
+        ],
+    )
+
+
+def record_identifications(con, identifications: list[dict], run_id: str) -> None:
+    now = utcnow()
+    rows = []
+    for ident in identifications:
+        ops = ident["user_properties"]
+        rows += [(ident["user_id"], name, "set", now, run_id) for name in ops.get("$set", {})]
+        rows += [(ident["user_id"], name, "unset", now, run_id) for name in ops.get("$unset", {})]
+    con.executemany(f"insert into {S}.amplitude_user_property_log values (?, ?, ?, ?, ?)", rows)
+
+
+def record_dead_letters(con, kind: str, records: list[dict], key: str, reason: str, run_id: str) -> None:
+    import json
+
+    now = utcnow()
+    con.executemany(
+        f"insert into {S}.amplitude_dead_letters values (?, ?, ?, ?, ?, ?)",
+        [(kind, r.get(key), json.dumps(r, default=str), reason, now, run_id) for r in records],
+    )

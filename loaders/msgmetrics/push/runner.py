@@ -1,0 +1,172 @@
+"""`msgmetrics push`: diff the activation marts against the ledger and send the difference."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ..amplitude import AmplitudeClient, AmplitudeConfig, AmplitudeError
+from ..settings import Warehouse
+from ..writer_lock import writer_lock
+from . import ledger
+from .payloads import event_payload, identifications
+from .plan import check_marts_exist, compute_plan
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SIZE = 5
+
+
+@dataclass
+class PushResult:
+    run_id: str
+    dry_run: bool
+    target: str
+    events_planned: int = 0
+    events_accepted: int = 0
+    events_rejected: int = 0
+    property_sets_planned: int = 0
+    property_unsets_planned: int = 0
+    identifications_planned: int = 0
+    identifications_accepted: int = 0
+    identifications_rejected: int = 0
+    retries: int = 0
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    sets_by_property: dict[str, int] = field(default_factory=dict)
+    unsets_by_property: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    output_dir: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 = everything accepted (or a dry run); 2 = some records dead-lettered."""
+        return 2 if (self.events_rejected or self.identifications_rejected) else 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "exit_code": self.exit_code}
+
+
+def _samples(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for user_id, name in pairs:
+        ids = out.setdefault(name, [])
+        if len(ids) < SAMPLE_SIZE:
+            ids.append(user_id)
+    return out
+
+
+def _write_dry_run(directory: Path, events: list[dict], idents: list[dict], result: PushResult) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "events.jsonl", "w") as f:
+        for event in events:
+            f.write(json.dumps(event, sort_keys=True) + "\n")
+    with open(directory / "identify.jsonl", "w") as f:
+        for ident in idents:
+            f.write(json.dumps(ident, sort_keys=True) + "\n")
+    (directory / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+
+
+def _record_run(con, result: PushResult, started_at, status: str, error: str | None) -> None:
+    con.execute(
+        f"insert or replace into {ledger.S}.push_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            result.run_id, started_at, ledger.utcnow(), result.dry_run, result.target,
+            result.events_planned, result.events_accepted, result.events_rejected,
+            result.property_sets_planned, result.property_unsets_planned,
+            result.identifications_accepted, result.retries, status, error,
+        ],
+    )
+
+
+def _in_transaction(con, write) -> None:
+    con.begin()
+    try:
+        write()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def push(
+    warehouse: Warehouse,
+    config: AmplitudeConfig | None = None,
+    dry_run: bool = False,
+    output_dir: Path | None = None,
+    client: AmplitudeClient | None = None,
+) -> PushResult:
+    """Send what the ledger does not have yet. With dry_run, only compute and write it."""
+    run_id = ledger.utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    target = "dry-run" if dry_run else (config.base_url if config else client.config.base_url)
+    result = PushResult(run_id=run_id, dry_run=dry_run, target=target)
+    started_at = ledger.utcnow()
+    with writer_lock(warehouse, "push"):
+        con = duckdb.connect(str(warehouse.path))
+        try:
+            ledger.ensure(con)
+            check_marts_exist(con)
+            plan = compute_plan(con)
+            events = [event_payload(row) for row in plan.events]
+            idents = identifications(plan.property_sets, plan.property_unsets)
+            result.events_planned = len(events)
+            result.property_sets_planned = len(plan.property_sets)
+            result.property_unsets_planned = len(plan.property_unsets)
+            result.identifications_planned = len(idents)
+            result.events_by_type = dict(sorted(Counter(e["event_type"] for e in events).items()))
+            result.sets_by_property = dict(sorted(Counter(n for _, n in plan.property_sets).items()))
+            result.unsets_by_property = dict(sorted(Counter(n for _, n in plan.property_unsets).items()))
+            result.samples = {
+                **{f"$set {k}": v for k, v in _samples(plan.property_sets).items()},
+                **{f"$unset {k}": v for k, v in _samples(plan.property_unsets).items()},
+            }
+            if dry_run:
+                directory = output_dir or warehouse.path.parent / "dry_run" / run_id
+                result.output_dir = str(directory)
+                _write_dry_run(directory, events, idents, result)
+                _record_run(con, result, started_at, "dry_run", None)
+                return result
+            _send(con, client or AmplitudeClient(config), events, idents, result)
+            _record_run(con, result, started_at, "partial" if result.exit_code else "success", None)
+            return result
+        except AmplitudeError as exc:
+            _record_run(con, result, started_at, "failed", str(exc))
+            raise
+        finally:
+            con.close()
+
+
+def _send(con, client: AmplitudeClient, events: list[dict], idents: list[dict], result: PushResult) -> None:
+    run_id = result.run_id
+
+    def events_accepted(chunk: list[dict]) -> None:
+        _in_transaction(con, lambda: ledger.record_events(con, chunk, run_id))
+        result.events_accepted += len(chunk)
+        log.info("events: %d/%d accepted", result.events_accepted, result.events_planned)
+
+    def events_rejected(chunk: list[dict], reason: str) -> None:
+        _in_transaction(con, lambda: ledger.record_dead_letters(con, "event", chunk, "insert_id", reason, run_id))
+        result.events_rejected += len(chunk)
+        log.warning("events: %d rejected by Amplitude: %s", len(chunk), reason)
+
+    def idents_accepted(chunk: list[dict]) -> None:
+        _in_transaction(con, lambda: ledger.record_identifications(con, chunk, run_id))
+        result.identifications_accepted += len(chunk)
+        log.info("identify: %d/%d accepted", result.identifications_accepted, result.identifications_planned)
+
+    def idents_rejected(chunk: list[dict], reason: str) -> None:
+        _in_transaction(con, lambda: ledger.record_dead_letters(con, "identify", chunk, "user_id", reason, run_id))
+        result.identifications_rejected += len(chunk)
+        log.warning("identify: %d rejected by Amplitude: %s", len(chunk), reason)
+
+    if events:
+        report = client.send_events(events, events_accepted, events_rejected)
+        result.retries += report.retries
+    if idents:
+        report = client.identify(idents, idents_accepted, idents_rejected)
+        result.retries += report.retries
