@@ -42,9 +42,16 @@ class _Errors(click.Group):
         from .amplitude import AmplitudeError
         from .build import BuildFailed
         from .writer_lock import WarehouseBusy
+        from dlt.pipeline.exceptions import PipelineStepFailed
 
         try:
             return super().invoke(ctx)
+        except PipelineStepFailed as exc:
+            root = exc
+            while root.__cause__ is not None:
+                root = root.__cause__
+            _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
+                  "pending work is resumed, nothing is loaded twice.")
         except (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError) as exc:
             _fail(str(exc))
 

@@ -15,9 +15,10 @@ import numpy as np
 import orjson
 
 from . import demo_brand as brand
-from .demo_people import DAY, FATIGUED, INT64_MAX, UTC, People, delivery_ids, ulids
+from .demo_people import DAY, FATIGUED, UTC, People, delivery_ids, ulids
 
-UNKNOWN_RATE = 0.0002  # events with a metric/object_type outside §1.5
+# Events with a metric/object_type outside §1.5, per email delivery (~0.02 % of all events):
+DEFERRED_RATE, LIVE_NOTIFICATION_RATE = 0.0004, 0.0003
 
 # --- internal event table codes -------------------------------------------------------------
 SENT, DELIVERED, OPENED, CLICKED, CONVERTED, UNSUBSCRIBED, SPAMMED, BOUNCED, DEFERRED, LIVE_SENT = range(10)
@@ -38,15 +39,15 @@ def key_name(combo: int) -> str:
     return f"{CHANNELS[ch]}.{METRICS[code]}"
 
 
-FAILURES = (  # failure_message by channel; email index 0 = hard bounce of a dead address
+FAILURES = (  # email / SMS failure_message; email index 0 = hard bounce of a dead address
     ("550 5.1.1 The email account that you tried to reach does not exist.",
      "552 5.2.2 The recipient's mailbox is full.",
      "550 5.7.1 Message rejected due to local policy."),
     ("Twilio error 30003: Unreachable destination handset",
      "Twilio error 30005: Unknown destination handset",
      "Twilio error 30006: Landline or unreachable carrier"),
-    ("Unregistered", "BadDeviceToken"),
 )
+PUSH_FAILURES = {"ios": ("Unregistered", "BadDeviceToken"), "android": ("NotRegistered", "InvalidRegistration")}
 DEFERRED_MESSAGE = "421 4.7.0 Temporary System Problem. Try again later."
 
 # share of activity per UTC hour (US-centred shop: evenings US time = 22-04 UTC)
@@ -67,6 +68,7 @@ class _Sends:
 
     @staticmethod
     def of(p, t, m, journey=None, trigger=None, trigger_id=0) -> "_Sends":
+        """``m``, ``trigger_id``: scalar or per-send array; ``journey``, ``trigger``: arrays or None."""
         n = len(p)
         obj = lambda v: np.full(n, None, object) if v is None else np.asarray(v).astype(object)  # noqa: E731
         return _Sends(np.asarray(p, np.int64), np.asarray(t, np.int64), np.full(n, m, np.int64),
@@ -186,9 +188,9 @@ class Simulation:
         ev.add(ix[sp], SPAMMED, t_un[sp])
         P.unsub[p[un | sp]] = True
         # metrics/object types Customer.io may add without notice
-        u = r[:, 11]
-        ev.add(ix[u < UNKNOWN_RATE * 1.5], DEFERRED, t[u < UNKNOWN_RATE * 1.5] + 1)
-        ev.add(ix[u > 1 - UNKNOWN_RATE], LIVE_SENT, t[u > 1 - UNKNOWN_RATE] + 2)
+        deferred, live = r[:, 11] < DEFERRED_RATE, r[:, 11] > 1 - LIVE_NOTIFICATION_RATE
+        ev.add(ix[deferred], DEFERRED, t[deferred] + 1)
+        ev.add(ix[live], LIVE_SENT, t[live] + 2)
 
     def _sms(self, ev, ix, S, first_click, rng):
         P, n = self.P, len(ix)
@@ -304,11 +306,12 @@ class Simulation:
                 if object_type == "email":
                     data["machine"] = bool(f & MACHINE)
             elif c == BOUNCED:
-                failure = FAILURES[CHANNELS.index(object_type)][a]
                 if object_type == "push":  # per-token failure inside recipients[]
-                    data = {**base, "recipients": [{**base["recipients"][0], "failure_message": failure}]}
+                    rec = base["recipients"][0]
+                    failure = PUSH_FAILURES[rec["device_platform"]][a]
+                    data = {**base, "recipients": [{**rec, "failure_message": failure}]}
                 else:
-                    data = {**base, "failure_message": failure}
+                    data = {**base, "failure_message": FAILURES[CHANNELS.index(object_type)][a]}
             elif c == DEFERRED:
                 data = {**base, "failure_message": DEFERRED_MESSAGE}
             elif c == LIVE_SENT:
@@ -355,9 +358,7 @@ class Simulation:
         for t_send, issue, series in self.newsletter_days.get(day, ()):
             pn = np.nonzero(emailable & (P.weekly_sub if series == 0 else P.deals_sub))[0]
             variant = np.array(self.issue_msgs[issue])[(rng.random(len(pn)) < 0.5).astype(int)]
-            s = _Sends.of(pn, t_send + rng.integers(0, 1800, len(pn)), 0)
-            s.m = variant
-            batches.append(s)
+            batches.append(_Sends.of(pn, t_send + rng.integers(0, 1800, len(pn)), variant))
         # API-triggered flash-sale broadcasts (push or SMS)
         for t_trig, trigger_id, channel in self.flash_days.get(day, ()):
             if channel == "push":
@@ -412,7 +413,7 @@ class Simulation:
         """object_type=customer subscribed/unsubscribed events; they also change email consent."""
         P = self.P
         unsub = P.has_email & ~P.unsub & (r < 0.0004)
-        resub = P.has_email & P.unsub & (r > 0.99)
+        resub = P.has_email & P.unsub & (r > 0.997)
         p = np.concatenate([np.nonzero(resub)[0], np.nonzero(unsub)[0]])
         code = np.repeat(np.array([0, 1], np.int64), [int(resub.sum()), int(unsub.sum())])
         t = _times(rng, len(p), day_start)

@@ -25,9 +25,10 @@ Realism the loader and the models have to cope with:
   1-3 days after their timestamp's day, files only roughly time-ordered, ~0.02 % events with a
   metric/object_type outside the documented set (``email.deferred``, ``live_notification.sent``).
 
-Volume: about ``EVENTS_PER_PERSON_DAY`` (~0.85) webhook lines per person per day, i.e. ~0.3
-deliveries per person per day at ~2.6 events per delivery, plus ~0.004 orders per person per day.
-Volume is linear in people x days; :func:`people_for_events` inverts it.
+Volume: about ``EVENTS_PER_PERSON_DAY`` (~0.67) webhook lines per person per day, i.e. ~0.26
+deliveries per person per day (~75 % email, 15 % SMS, 10 % push) at ~2.6 events per delivery,
+plus ~0.004 orders per person per day. Short runs (< 2 weeks) run ~10 % hotter. Volume is linear
+in people x days; :func:`people_for_events` inverts it (1M events over 90 days ~ 16.6k people).
 
 Determinism: all randomness comes from ``numpy.random.default_rng`` generators seeded with
 ``(seed, stream[, day])``; no wall clock, no global RNG, no set iteration. Same arguments ->
@@ -55,7 +56,7 @@ __all__ = ["DEFAULT_END", "EVENTS_PER_PERSON_DAY", "generate", "make_people", "p
 DEFAULT_END = dt.datetime(2026, 11, 1, tzinfo=UTC)
 
 # Calibrated on seeds 1-2 (days 30..365): webhook lines written (incl. retries) per person per day.
-EVENTS_PER_PERSON_DAY = 0.85
+EVENTS_PER_PERSON_DAY = 0.67
 
 LATE_RATE = 0.02  # share of events written 1-3 days after their timestamp's day
 RETRY_RATE = 0.01  # share of events written a second time (same event_id and body)
@@ -161,21 +162,21 @@ class _Writer:
         self.files.append(rel)
 
 
-def _write_orders(fh, orders: list, P: People, next_id: int) -> int:
-    """Write one day's orders sorted by time; ids are sequential in time order."""
+def _write_orders(fh, orders: list, P: People, n_written: int) -> int:
+    """Append one day's orders sorted by time (ids sequential in time order); returns the new total."""
     if not orders:
-        return next_id
+        return n_written
     p, t, rev, with_email = (np.concatenate(c) for c in zip(*orders))
     for j in np.argsort(t, kind="stable").tolist():
+        n_written += 1
         i = int(p[j])
         cid, email = P.ids[i], P.emails[i]
         fh.write(orjson.dumps({
-            "order_id": f"ord-{next_id:07d}", "customer_id": cid,
+            "order_id": f"ord-{n_written:07d}", "customer_id": cid,
             # email-only people are known by email; others sometimes also send it
             "email": email.lower() if email is not None and (cid is None or with_email[j]) else None,
             "ordered_at": iso(int(t[j])), "revenue": float(rev[j]), "currency": "USD"}) + b"\n")
-        next_id += 1
-    return next_id
+    return n_written
 
 
 def people_for_events(target_events: int, days: int) -> int:
@@ -189,7 +190,9 @@ def generate(out_dir, people: int, days: int, seed: int, end: dt.datetime = DEFA
 
     ``end`` is a datetime (naive = UTC). Existing ``webhooks/events-*.jsonl`` files in ``out_dir``
     are removed first so the directory holds exactly one run. Returns the manifest (also written
-    to ``manifest.json``). ``counts_by_metric`` counts distinct events (retries excluded), so its
+    to ``manifest.json``; its ``files`` lists every written file except the manifest itself).
+    There is one webhook file per UTC calendar day touched by ``[end - days, end)``; events that
+    would arrive after the last day (late or retried near ``end``) go into the last file. ``counts_by_metric`` counts distinct events (retries excluded), so its
     sum equals ``distinct_event_ids``; ``events_written`` counts lines including retries and
     excluding the ``bad_lines`` malformed ones.
     """
@@ -225,7 +228,7 @@ def generate(out_dir, people: int, days: int, seed: int, end: dt.datetime = DEFA
                     order_buf.setdefault(u, []).append((p[sel], t[sel], rev[sel], with_email[sel]))
             # no later simulated day can create events or orders timed on `day`
             writer.flush(day, dt.datetime.fromtimestamp(day0 + day * DAY, UTC).date())
-            n_orders = _write_orders(orders_fh, order_buf.pop(day, []), P, n_orders + 1) - 1
+            n_orders = _write_orders(orders_fh, order_buf.pop(day, []), P, n_orders)
 
     (out / "catalog.json").write_bytes(orjson.dumps(catalog, option=orjson.OPT_INDENT_2) + b"\n")
     manifest = {

@@ -9,6 +9,9 @@ import duckdb
 
 from .settings import RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
 from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
+from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_GLOB
+from .sources.files import list_input_files
+from .sources.orders import DEFAULT_FILE_GLOB as ORDERS_GLOB
 from .sources.orders import OrderReadStats, shop_orders
 from .writer_lock import writer_lock
 
@@ -58,12 +61,14 @@ def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, sou
 
 
 def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = False) -> LoadResult:
+    list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
     stats = WebhookReadStats()
     source = customerio_webhooks(locations, reread=reread, stats=stats)
     return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
 
 
 def load_orders(warehouse: Warehouse, locations: list[str]) -> LoadResult:
+    list_input_files(locations, ORDERS_GLOB)
     stats = OrderReadStats()
     source = shop_orders(locations, stats=stats)
     return _run(warehouse, "msgmetrics_orders", RAW_ORDERS_DATASET, "orders", source, stats)

@@ -57,7 +57,7 @@ final as (
         outcome,
         is_resolved,
         n,
-        cast(n as {{ dbt.type_float() }}) / sum(n) over (partition by measure) as share
+        cast(n as {{ type_double() }}) / sum(n) over (partition by measure) as share
     from unioned
 
 )

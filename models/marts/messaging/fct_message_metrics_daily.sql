@@ -40,12 +40,12 @@ final as (
             "coalesce(channel, '')", "'|'", "coalesce(parent_type, '')", "'|'",
             "coalesce(parent_id, '')", "'|'", "coalesce(action_id, '')"])) }} as metrics_daily_key,
         *,
-        cast(deliveries as {{ dbt.type_float() }}) / nullif(sends, 0) as delivery_rate,
-        cast(unique_human_opens as {{ dbt.type_float() }}) / nullif(deliveries, 0) as human_open_rate,
-        cast(unique_human_clicks as {{ dbt.type_float() }}) / nullif(deliveries, 0) as human_click_rate,
-        cast(bounces as {{ dbt.type_float() }}) / nullif(sends, 0) as bounce_rate,
-        cast(unsubscribes as {{ dbt.type_float() }}) / nullif(deliveries, 0) as unsubscribe_rate,
-        cast(conversions as {{ dbt.type_float() }}) / nullif(deliveries, 0) as conversion_rate
+        cast(deliveries as {{ type_double() }}) / nullif(sends, 0) as delivery_rate,
+        cast(unique_human_opens as {{ type_double() }}) / nullif(deliveries, 0) as human_open_rate,
+        cast(unique_human_clicks as {{ type_double() }}) / nullif(deliveries, 0) as human_click_rate,
+        cast(bounces as {{ type_double() }}) / nullif(sends, 0) as bounce_rate,
+        cast(unsubscribes as {{ type_double() }}) / nullif(deliveries, 0) as unsubscribe_rate,
+        cast(conversions as {{ type_double() }}) / nullif(deliveries, 0) as conversion_rate
     from daily
 
 )

@@ -11,3 +11,10 @@
     {%- endif -%}
     {{ return(settings[key]) }}
 {%- endmacro %}
+
+{#- A 64-bit float (dbt.type_float() is 32-bit on DuckDB). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'msgmetrics')()) }}
+{%- endmacro %}
+{% macro default__type_double() -%}double precision{%- endmacro %}
+{% macro bigquery__type_double() -%}float64{%- endmacro %}

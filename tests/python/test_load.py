@@ -1,0 +1,130 @@
+"""Loading webhook and order files with the real dlt pipeline into DuckDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import query, run_cli
+from msgmetrics.load import load_orders, load_webhooks
+from msgmetrics.settings import Warehouse
+
+GOOD = {
+    "event_id": "01HXYZ00000000000000000001", "object_type": "email", "metric": "clicked", "timestamp": 1761955200,
+    "data": {"campaign_id": 7, "action_id": 42, "delivery_id": "d-1",
+             "identifiers": {"id": "cust-00001", "email": "A@Example.com", "cio_id": "c1"},
+             "recipient": "a@example.com", "subject": "Hi", "href": "https://x.test/a", "link_id": 1, "machine": False},
+}
+
+
+def _line(**changes) -> str:
+    event = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in event.items() if v is not ...})
+
+
+def test_bad_lines_are_quarantined_with_reasons_and_the_rest_loads(tmp_path):
+    lines = [
+        _line(),
+        '{"event_id": "01HXYZ00000000000000000002", "object_type": "email", truncated',
+        _line(event_id=...),
+        _line(event_id="01HXYZ00000000000000000004", metric=...),
+        _line(event_id="01HXYZ00000000000000000005", timestamp="2026-11-01T00:00:00Z"),
+        _line(event_id="01HXYZ00000000000000000006", timestamp=1761955200.5),
+        "",
+        _line(event_id="01HXYZ00000000000000000007", object_type="live_notification", metric="sent"),
+        "[1, 2]",
+    ]
+    source = tmp_path / "in" / "events.jsonl"
+    source.parent.mkdir()
+    source.write_text("\n".join(lines) + "\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    result = load_webhooks(warehouse, [str(source)])
+
+    assert result.rows_added == 2
+    assert result.stats.quarantined == 6 and result.stats.unknown_events == 1
+    rows = query(warehouse.path, """
+        select line_number, reason, raw_line from raw_customerio.webhook_events_quarantine order by line_number""")
+    assert [(n, reason) for n, reason, _ in rows] == [
+        (2, "not valid JSON"),
+        (3, "missing required field(s): event_id"),
+        (4, "missing required field(s): metric"),
+        (5, "timestamp is not an integer of unix seconds (got varchar)"),
+        (6, "timestamp is not an integer of unix seconds (got double)"),
+        (9, "not a JSON object (got array)"),
+    ]
+    assert rows[0][2] == lines[1]
+    assert query(warehouse.path, """
+        select event_id, is_known_event from raw_customerio.webhook_events order by event_id""") == [
+        ("01HXYZ00000000000000000001", True), ("01HXYZ00000000000000000007", False)]
+
+
+def test_reloading_and_retried_webhooks_add_nothing(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(_line() + "\n" + _line() + "\n")  # a retried webhook in the same file
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    first = load_webhooks(warehouse, [str(folder)])
+    (folder / "b.jsonl").write_text(_line() + "\n")  # the same event retried in a later file
+    second = load_webhooks(warehouse, [str(folder)])
+    third = load_webhooks(warehouse, [str(folder)], reread=True)
+
+    assert (first.rows_after, second.rows_after, third.rows_after) == (1, 1, 1)
+    assert (second.stats.files_read, second.stats.files_skipped) == (1, 1)  # only the new file is read
+    assert third.stats.files_read == 2
+
+
+def test_state_lives_with_the_data_so_a_fresh_machine_resumes(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(_line() + "\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    load_webhooks(warehouse, [str(folder)])
+    import shutil
+
+    shutil.rmtree(warehouse.pipelines_dir)  # a new machine: only the warehouse file remains
+    again = load_webhooks(warehouse, [str(folder)])
+    assert again.stats.files_skipped == 1 and again.stats.files_read == 0
+
+
+def test_orders_load_from_jsonl_and_csv_with_quarantine(tmp_path):
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        '{"order_id": "o1", "customer_id": "cust-00001", "ordered_at": "2026-10-01T10:00:00Z", "revenue": 10.5}\n'
+        '{"order_id": "o2", "email": "B@Example.com", "ordered_at": "2026-10-01T11:00:00+02:00", "revenue": "3"}\n'
+        '{"order_id": "o3", "ordered_at": "2026-10-01T10:00:00Z", "revenue": 1}\n'
+        'oops\n'
+    )
+    (folder / "b.csv").write_text("order_id,customer_id,email,ordered_at,revenue,currency\no4,cust-00002,,2026-10-02 08:00:00,7.25,eur\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    result = load_orders(warehouse, [str(folder)])
+    load_orders(warehouse, [str(folder)])  # a re-run never duplicates
+
+    assert result.rows_added == 3 and result.stats.quarantined == 2
+    assert query(warehouse.path, """
+        select order_id, customer_id, email, timezone('UTC', ordered_at)::varchar, revenue::varchar, currency
+        from raw_shop.orders order by order_id""") == [
+        ("o1", "cust-00001", None, "2026-10-01 10:00:00", "10.50", "USD"),
+        ("o2", None, "b@example.com", "2026-10-01 09:00:00", "3.00", "USD"),
+        ("o4", "cust-00002", None, "2026-10-02 08:00:00", "7.25", "EUR"),
+    ]
+    assert sorted(r for (r,) in query(warehouse.path, "select reason from raw_shop.orders_quarantine")) == [
+        "no customer_id or email: the order cannot be tied to a person", "not a JSON object"]
+
+
+def test_demo_data_loads_every_good_line_once(built_warehouse, demo_data):
+    _, manifest = demo_data
+    assert query(built_warehouse, "select count(*), count(distinct event_id) from raw_customerio.webhook_events") == [
+        (manifest["distinct_event_ids"], manifest["distinct_event_ids"])]
+    assert query(built_warehouse, "select count(*) from raw_customerio.webhook_events_quarantine") == [
+        (manifest["bad_lines"],)]
+    assert query(built_warehouse, "select count(*) from raw_shop.orders") == [(manifest["orders"],)]
+
+
+def test_missing_path_fails_with_a_clear_message(tmp_path):
+    proc = run_cli(tmp_path / "w.duckdb", "load", "webhooks", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 1
+    assert "no such file or folder" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,74 @@
+"""The dbt marts built from the generated demo data (the build itself runs in conftest)."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import query, run_cli
+
+
+def _membership(warehouse) -> list[tuple]:
+    return query(warehouse, "select cohort_name, person_key, amplitude_user_id, reason, as_of from marts.cohort_membership order by 1, 2")
+
+
+def _events(warehouse) -> list[tuple]:
+    return query(warehouse, "select count(*), count(distinct event_id), sum(hash(event_id)) from marts.fct_message_events")
+
+
+def test_every_cohort_is_built_and_plausible(built_warehouse):
+    sizes = dict(query(built_warehouse, "select cohort_name, count(*) from marts.cohort_membership group by 1"))
+    people = query(built_warehouse, "select count(*) from marts.xref_user_identity")[0][0]
+    assert set(sizes) == {"high_intent_engagers", "fatigue_risk", "sms_clickers_14d"}
+    assert all(0 < n < people for n in sizes.values())
+    assert sizes["sms_clickers_14d"] < sizes["high_intent_engagers"] + sizes["sms_clickers_14d"]
+
+
+def test_cohorts_ignore_machine_clicks(built_warehouse):
+    only_machine = query(built_warehouse, """
+        select count(*) from marts.cohort_membership m
+        where m.cohort_name = 'high_intent_engagers' and not exists (
+            select 1 from marts.fct_message_events e
+            where e.person_key = m.person_key and e.is_human_click and e.occurred_at <= m.as_of
+              and e.occurred_at > m.as_of - interval 7 day)""")
+    assert only_machine == [(0,)]
+    assert query(built_warehouse, "select count(*) from marts.fct_message_events where metric = 'clicked' and is_machine") != [(0,)]
+
+
+def test_deliveries_and_daily_metrics_agree_with_events(built_warehouse):
+    (deliveries,), = query(built_warehouse, "select count(distinct delivery_id) from marts.fct_message_events where delivery_id is not null")
+    assert query(built_warehouse, "select count(*) from marts.fct_message_deliveries") == [(deliveries,)]
+    clicked = query(built_warehouse, """
+        select count(*) from marts.fct_message_deliveries where was_human_clicked""")[0][0]
+    daily = query(built_warehouse, "select sum(unique_human_clicks) from marts.fct_message_metrics_daily")[0][0]
+    assert 0 < clicked <= daily  # a delivery clicked on two days counts once per day
+
+
+def test_identity_coverage_explains_every_person_and_event(built_warehouse):
+    rows = query(built_warehouse, "select measure, outcome, n, share from marts.rpt_identity_coverage")
+    for measure in ("people", "events"):
+        assert abs(sum(share for m, _, _, share in rows if m == measure) - 1) < 1e-9
+    outcomes = {(m, o) for m, o, _, _ in rows}
+    assert ("people", "no Customer.io id (email-only person)") in outcomes
+    assert ("people", "resolved by customerio_id") in outcomes
+    (people,), = query(built_warehouse, "select count(*) from marts.xref_user_identity")
+    assert sum(n for m, _, n, _ in rows if m == "people") == people
+    assert query(built_warehouse, "select count(*) from marts.rpt_identity_conflicts") == [(0,)]
+
+
+def test_same_as_of_rebuild_is_identical_and_a_reload_changes_nothing(warehouse, demo_data):
+    data_dir, manifest = demo_data
+    membership, events = _membership(warehouse), _events(warehouse)
+    run_cli(warehouse, "load", "webhooks", "--reread", str(data_dir / "webhooks"))
+    run_cli(warehouse, "build", "--as-of", manifest["end"])
+    assert _events(warehouse) == events
+    assert _membership(warehouse) == membership
+
+
+def test_demo_prints_cohort_sizes_equal_to_sql_counts(tmp_path):
+    warehouse = tmp_path / "demo.duckdb"
+    proc = run_cli(warehouse, "demo", "--people", "150", "--days", "20", "--out", str(tmp_path / "data"))
+    printed = dict((name, int(n.replace(",", ""))) for name, n in re.findall(r"^  (\w+)\s+([\d,]+) people", proc.stdout, re.M))
+    counted = dict(query(warehouse, "select cohort_name, count(*) from marts.cohort_membership group by 1"))
+    assert printed == counted and len(printed) == 3
+    assert "the fake Amplitude holds" in proc.stdout
+    assert re.search(r"quarantined \d+:", proc.stdout)
