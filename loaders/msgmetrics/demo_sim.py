@@ -103,6 +103,12 @@ class _Events:
         return [np.concatenate(c) for c in zip(*self.parts)]
 
 
+def _dumps(obj) -> bytes:
+    """orjson.dumps, copied into an exact-size bytes object: orjson 3.13 returns bytes that keep
+    a ~4 KiB buffer each, which made a 400k-event newsletter day hold ~2 GB of lines."""
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 def _lognorm(rng, n, median_s, sigma, cap_s):
     """Integer delays (s) with the given median, clipped to [1, cap_s]."""
     return np.clip(median_s * np.exp(sigma * rng.standard_normal(n)), 1, cap_s).astype(np.int64)
@@ -290,7 +296,7 @@ class Simulation:
         journey, trigger, trigger_id = S.journey.tolist(), S.trigger.tolist(), S.trigger_id.tolist()
         bases: dict[int, dict] = {}
         lines = []
-        dumps = orjson.dumps
+        dumps = _dumps
         for eid, k, c, t, f, a in zip(eids, d.tolist(), code.tolist(), ts.tolist(), flag.tolist(), aux.tolist()):
             base = bases.get(k)
             msg = msgs[m_l[k]]
@@ -420,7 +426,7 @@ class Simulation:
         keep = (t >= self.start) & (t < self.end)
         p, code, t = p[keep], code[keep], t[keep]
         P.unsub[p] = code == 1
-        lines = [orjson.dumps({"event_id": eid, "object_type": "customer",
+        lines = [_dumps({"event_id": eid, "object_type": "customer",
                                "metric": ("subscribed", "unsubscribed")[c], "timestamp": ts,
                                "data": {"customer_id": P.customer_id(i), "email_address": P.emails[i],
                                         "identifiers": P.ident[i]}})
