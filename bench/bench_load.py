@@ -20,7 +20,7 @@ import duckdb
 
 from msgmetrics.generate import generate, people_for_events
 from msgmetrics.load import load_webhooks
-from msgmetrics.settings import Warehouse, quiet_third_party_telemetry
+from msgmetrics.settings import Warehouse
 
 
 def duckdb_baseline(files_glob: str, target: Path) -> tuple[float, int]:
@@ -45,7 +45,6 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    quiet_third_party_telemetry()
 
     work = Path(tempfile.mkdtemp(prefix="msgmetrics-bench-"))
     try:

@@ -13,7 +13,6 @@ import click
 
 from . import settings
 
-settings.quiet_third_party_telemetry()
 
 EXIT_FATAL = 1
 EXIT_PARTIAL = 2
@@ -46,6 +45,8 @@ class _Errors(click.Group):
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own flow (--help, usage errors); Exit is a RuntimeError
         except PipelineStepFailed as exc:
             root = exc
             while root.__cause__ is not None:
@@ -71,12 +72,21 @@ def main(ctx: click.Context, warehouse: str | None, verbose: bool) -> None:
     ctx.obj = settings.Warehouse.resolve(warehouse)
 
 
+def _demo_data_options(command):
+    """--people, --days, --seed and --out, shared by generate and demo."""
+    for option in reversed([
+        click.option("--people", type=click.IntRange(min=1), default=2000, show_default=True),
+        click.option("--days", type=click.IntRange(min=1), default=60, show_default=True),
+        click.option("--seed", type=int, default=7, show_default=True),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_data", show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
 # ---------------------------------------------------------------- generate
 @main.command()
-@click.option("--people", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_data", show_default=True)
+@_demo_data_options
 @click.option("--end", default=None, help="End of the simulated period (ISO-8601, UTC). Default 2026-11-01.")
 @click.option("--bad-lines", type=click.IntRange(min=0), default=0, show_default=True,
               help="Malformed webhook lines to add, to see the quarantine at work.")
@@ -240,10 +250,7 @@ def run(warehouse, webhook_locations, order_locations, as_of, dry_run) -> None:
 
 
 @main.command()
-@click.option("--people", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_data", show_default=True)
+@_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
 @click.pass_obj
 def demo(warehouse, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:

@@ -9,6 +9,7 @@ events. Every batch is serialized right away to reporting-webhook lines with orj
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,8 @@ import orjson
 
 from . import demo_brand as brand
 from .demo_people import DAY, FATIGUED, UTC, People, delivery_ids, ulids
+
+CHUNK = 20_000  # deliveries simulated and serialized at once: bounds memory on big newsletter days
 
 # Events with a metric/object_type outside §1.5, per email delivery (~0.02 % of all events):
 DEFERRED_RATE, LIVE_NOTIFICATION_RATE = 0.0004, 0.0003
@@ -236,8 +239,13 @@ class Simulation:
         np.maximum.at(P.last_active, p[op], t_op[op])
 
     # ---- one batch of deliveries: funnel, click-driven orders, serialization --------------
-    def _batch(self, S: _Sends, rng) -> tuple:
+    def _batch(self, S: _Sends, rng) -> Iterator[tuple]:
+        """Yield ``(timestamps, lines, metric combos)`` per chunk of the in-range deliveries."""
         S = S[(S.t >= self.start) & (S.t < self.end)]
+        for lo in range(0, len(S.p), CHUNK):
+            yield self._chunk(S[lo:lo + CHUNK], rng)
+
+    def _chunk(self, S: _Sends, rng) -> tuple:
         n = len(S.p)
         dids = delivery_ids(n, rng).tolist()
         ev, first_click = _Events(), np.full(n, -1, np.int64)
@@ -258,6 +266,11 @@ class Simulation:
         conv = o & self.converts[m] & (r[:, 1] < 0.9)  # converted event on the clicked delivery
         ev.add(d[conv], CONVERTED, t_ord[conv])
         return self._serialize(S, dids, ev, rng)
+
+    def _orders_so_far(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person, time) of the orders created so far while simulating the current day."""
+        return (np.concatenate([o[0] for o in self.orders] or [np.empty(0, np.int64)]),
+                np.concatenate([o[1] for o in self.orders] or [np.empty(0, np.int64)]))
 
     def _add_orders(self, p, t, rng):
         keep = t < self.end
@@ -331,11 +344,13 @@ class Simulation:
         return ts, lines, self.ch[S.m[d]] * 16 + code
 
     # ---- one calendar day ----------------------------------------------------------------
-    def run_day(self, day: int, rng) -> tuple:
+    def run_day(self, day: int, rng) -> Iterator[tuple]:
+        """Simulate one calendar day, yielding ``(timestamps, lines, metric combos)`` chunks.
+        Consume each chunk before asking for the next: later steps read state the earlier ones set.
+        The day's orders are in ``self.orders`` once the generator is exhausted."""
         P, n, idx = self.P, self.P.n, self.idx
         day_start = self.day0 + day * DAY
         self.orders = []
-        out = []
         emailable = P.has_email & ~P.unsub
         r = rng.random((n, 4))
         awake = day_start < P.cold  # lapsed people stop shopping once cold
@@ -374,35 +389,31 @@ class Simulation:
             t_f = t_trig + rng.integers(0, 900, len(pf))
             batches.append(_Sends.of(pf, t_f, mi, ulids(t_f, rng), None, trigger_id))
 
-        out.append(self._batch(_Sends.concat(batches), rng))
+        yield from self._batch(_Sends.concat(batches), rng)
         # cart SMS, unless the person ordered between the abandoned cart and the SMS
         t_sms = t_cart_email + 4 * 3600 + rng.integers(0, 300, len(pc))
         trig = np.full(n, -1, np.int64)
         trig[pc] = np.arange(len(pc))
-        p_o, t_o = np.concatenate([o[0] for o in self.orders]), np.concatenate([o[1] for o in self.orders])
+        p_o, t_o = self._orders_so_far()
         j = trig[p_o]
         t_o, j = t_o[j >= 0], j[j >= 0]
         ordered = np.zeros(len(pc), bool)
         ordered[j[(t_o > t_cart[j]) & (t_o < t_sms[j])]] = True
         sms = P.has_phone[pc] & P.sms_opt_in[pc] & ~ordered
-        out.append(self._batch(_Sends.of(pc[sms], t_sms[sms], idx[brand.CART_SMS.name],
-                                         cart_journey[sms], cart_trigger[sms]), rng))
+        yield from self._batch(_Sends.of(pc[sms], t_sms[sms], idx[brand.CART_SMS.name],
+                                         cart_journey[sms], cart_trigger[sms]), rng)
 
         # orders not caused by a message click
         po = np.nonzero(awake & (r[:, 2] < P.p_order))[0]
         self._add_orders(po, _times(rng, len(po), day_start), rng)
         # order confirmation (transactional) and post-purchase follow-ups for today's orders
-        p_o = np.concatenate([o[0] for o in self.orders])
-        t_o = np.concatenate([o[1] for o in self.orders])
+        p_o, t_o = self._orders_so_far()
         has = P.has_email[p_o]
-        out.append(self._batch(_Sends.of(p_o[has], t_o[has] + 5 + rng.integers(0, 60, int(has.sum())),
-                                         idx[brand.ORDER_CONFIRMATION.name]), rng))
+        confirmations = _Sends.of(p_o[has], t_o[has] + 5 + rng.integers(0, 60, int(has.sum())),
+                                  idx[brand.ORDER_CONFIRMATION.name])
         self._schedule_post_purchase(p_o, t_o, emailable, rng)
-
-        out.append(self._customer_events(day_start, r[:, 3], rng))
-        ts = np.concatenate([o[0] for o in out])
-        combos = np.concatenate([o[2] for o in out])
-        return ts, [line for o in out for line in o[1]], combos
+        yield from self._batch(confirmations, rng)  # creates no orders
+        yield self._customer_events(day_start, r[:, 3], rng)
 
     def _schedule_post_purchase(self, p, t, emailable, rng):
         journey, trigger = ulids(t, rng), ulids(t, rng)

@@ -116,15 +116,15 @@ def _bad_line_plan(n_bad: int, P: People, day0: int, n_days: int, seed: int) -> 
 class _Writer:
     """Routes serialized events to the file of their arrival day and writes one day at a time."""
 
-    def __init__(self, out: Path, day0: int, n_days: int, seed: int, bad_plan: dict):
-        self.out, self.day0, self.n_days, self.seed, self.bad_plan = out, day0, n_days, seed, bad_plan
+    def __init__(self, out: Path, day0: int, n_days: int, bad_plan: dict):
+        self.out, self.day0, self.n_days, self.bad_plan = out, day0, n_days, bad_plan
         self.buf: dict[int, list] = {}  # arrival day -> [(arrival times, lines)]
         self.counts = np.zeros(CUSTOMER * 16 + 16, np.int64)
         self.distinct = self.dups = self.written = 0
         self.files: list[str] = []
 
-    def route(self, day: int, ts: np.ndarray, lines: list, combos: np.ndarray):
-        rng = rng_for(self.seed, 4, day)
+    def route(self, ts: np.ndarray, lines: list, combos: np.ndarray, rng: np.random.Generator):
+        """Pick each event's arrival time (latency, late delivery, retries) and buffer it by arrival day."""
         n = len(lines)
         self.counts += np.bincount(combos, minlength=len(self.counts))
         self.distinct += n
@@ -214,13 +214,14 @@ def generate(out_dir, people: int, days: int, seed: int, end: dt.datetime = DEFA
     (out / "orders").mkdir(parents=True, exist_ok=True)
     for stale in sorted((out / "webhooks").glob("events-*.jsonl")):
         stale.unlink()
-    writer = _Writer(out, day0, n_days, seed, _bad_line_plan(bad_lines, P, day0, n_days, seed))
+    writer = _Writer(out, day0, n_days, _bad_line_plan(bad_lines, P, day0, n_days, seed))
     n_orders = 0
     with open(out / "orders" / "orders.jsonl", "wb") as orders_fh:
         order_buf: dict[int, list] = {}  # order day -> order columns, written once the day is complete
         for day in range(n_days):
-            ts, lines, combos = sim.run_day(day, rng_for(seed, 1, day))
-            writer.route(day, ts, lines, combos)
+            route_rng = rng_for(seed, 4, day)
+            for ts, lines, combos in sim.run_day(day, rng_for(seed, 1, day)):
+                writer.route(ts, lines, combos, route_rng)
             for p, t, rev, with_email in sim.orders:
                 order_day = (t - day0) // DAY
                 for u in np.unique(order_day).tolist():

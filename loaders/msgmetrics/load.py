@@ -13,6 +13,7 @@ from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_G
 from .sources.files import list_input_files
 from .sources.orders import DEFAULT_FILE_GLOB as ORDERS_GLOB
 from .sources.orders import OrderReadStats, shop_orders
+from .warehouse_sql import table_exists
 from .writer_lock import writer_lock
 
 
@@ -43,11 +44,8 @@ def _count(warehouse: Warehouse, table: str) -> int:
         return 0
     con = duckdb.connect(str(warehouse.path))
     try:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema || '.' || table_name = ?",
-            [table],
-        ).fetchone()[0]
-        return con.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
+        schema, name = table.split(".")
+        return con.execute(f"select count(*) from {table}").fetchone()[0] if table_exists(con, schema, name) else 0
     finally:
         con.close()
 

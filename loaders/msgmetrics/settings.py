@@ -26,6 +26,9 @@ def quiet_third_party_telemetry() -> None:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # dlt warns once per Arrow batch that the Arrow nullability differs from its schema
+    # hints (harmless: the hints win); errors still raise. Override to see warnings.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 
 
 @dataclass(frozen=True)

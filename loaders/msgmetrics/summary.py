@@ -5,19 +5,14 @@ from __future__ import annotations
 import duckdb
 
 from .settings import Warehouse
-
-
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0])
+from .warehouse_sql import table_exists
 
 
 def cohort_sizes(warehouse: Warehouse) -> list[tuple[str, int, int]]:
     """(cohort_name, members, members with an Amplitude user id), straight from cohort_membership."""
     con = duckdb.connect(str(warehouse.path))
     try:
-        if not _table_exists(con, "marts", "cohort_membership"):
+        if not table_exists(con, "marts", "cohort_membership"):
             return []
         return con.execute("""
             select cohort_name, count(*) as members, count(amplitude_user_id) as pushable
@@ -31,7 +26,7 @@ def identity_coverage(warehouse: Warehouse) -> list[tuple[str, int, int]]:
     """(measure, resolved, total) from rpt_identity_coverage."""
     con = duckdb.connect(str(warehouse.path))
     try:
-        if not _table_exists(con, "marts", "rpt_identity_coverage"):
+        if not table_exists(con, "marts", "rpt_identity_coverage"):
             return []
         return con.execute("""
             select measure, sum(case when is_resolved then n else 0 end), sum(n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import LEDGER_SCHEMA as S
+from ..warehouse_sql import table_exists
 
 MARTS = "marts"
 
@@ -27,12 +28,7 @@ def _rows(con, sql: str) -> list[dict]:
 
 
 def check_marts_exist(con) -> None:
-    missing = [
-        t for t in ("fct_amplitude_events", "fct_amplitude_user_properties")
-        if not con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [MARTS, t]
-        ).fetchone()[0]
-    ]
+    missing = [t for t in ("fct_amplitude_events", "fct_amplitude_user_properties") if not table_exists(con, MARTS, t)]
     if missing:
         raise RuntimeError(
             f"the warehouse has no {', '.join(MARTS + '.' + t for t in missing)}: "

@@ -144,29 +144,26 @@ def push(
 def _send(con, client: AmplitudeClient, events: list[dict], idents: list[dict], result: PushResult) -> None:
     run_id = result.run_id
 
-    def events_accepted(chunk: list[dict]) -> None:
-        _in_transaction(con, lambda: ledger.record_events(con, chunk, run_id))
-        result.events_accepted += len(chunk)
-        log.info("events: %d/%d accepted", result.events_accepted, result.events_planned)
+    def callbacks(kind: str, record_accepted, key: str, planned: int):
+        """(on_accepted, on_rejected) that write the ledger, one transaction per request."""
 
-    def events_rejected(chunk: list[dict], reason: str) -> None:
-        _in_transaction(con, lambda: ledger.record_dead_letters(con, "event", chunk, "insert_id", reason, run_id))
-        result.events_rejected += len(chunk)
-        log.warning("events: %d rejected by Amplitude: %s", len(chunk), reason)
+        def accepted(chunk: list[dict]) -> None:
+            _in_transaction(con, lambda: record_accepted(con, chunk, run_id))
+            setattr(result, f"{kind}_accepted", getattr(result, f"{kind}_accepted") + len(chunk))
+            log.info("%s: %d/%d accepted", kind, getattr(result, f"{kind}_accepted"), planned)
 
-    def idents_accepted(chunk: list[dict]) -> None:
-        _in_transaction(con, lambda: ledger.record_identifications(con, chunk, run_id))
-        result.identifications_accepted += len(chunk)
-        log.info("identify: %d/%d accepted", result.identifications_accepted, result.identifications_planned)
+        def rejected(chunk: list[dict], reason: str) -> None:
+            _in_transaction(con, lambda: ledger.record_dead_letters(con, kind, chunk, key, reason, run_id))
+            setattr(result, f"{kind}_rejected", getattr(result, f"{kind}_rejected") + len(chunk))
+            log.warning("%s: %d rejected by Amplitude: %s", kind, len(chunk), reason)
 
-    def idents_rejected(chunk: list[dict], reason: str) -> None:
-        _in_transaction(con, lambda: ledger.record_dead_letters(con, "identify", chunk, "user_id", reason, run_id))
-        result.identifications_rejected += len(chunk)
-        log.warning("identify: %d rejected by Amplitude: %s", len(chunk), reason)
+        return accepted, rejected
 
     if events:
-        report = client.send_events(events, events_accepted, events_rejected)
+        report = client.send_events(events, *callbacks("events", ledger.record_events, "insert_id", len(events)))
         result.retries += report.retries
     if idents:
-        report = client.identify(idents, idents_accepted, idents_rejected)
+        report = client.identify(
+            idents, *callbacks("identifications", ledger.record_identifications, "user_id", len(idents))
+        )
         result.retries += report.retries
