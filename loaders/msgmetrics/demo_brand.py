@@ -59,7 +59,8 @@ CART_SMS = Message(
 BROWSE_EMAIL = Message(
     "Browse reminder email", "email", "campaign", (("campaign_id", 102), ("action_id", 1021)),
     subject="Still thinking it over?",
-    links=((21, _utm("/products/linen-throw", "browse_abandonment")), (22, _utm("/collections/new", "browse_abandonment"))),
+    links=((21, _utm("/products/linen-throw", "browse_abandonment")),
+           (22, _utm("/collections/new", "browse_abandonment"))),
     click_mult=1.5, order_6h=0.10, order_3d=0.12,
 )
 EDU_EMAIL = Message(

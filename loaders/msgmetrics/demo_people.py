@@ -17,7 +17,7 @@ UTC = dt.timezone.utc
 DAY = 86_400
 INT64_MAX = np.iinfo(np.int64).max
 
-# --- people ---------------------------------------------------------------------------------
+# --- behaviour segments and name pools ------------------------------------------------------
 REGULAR, ENGAGER, FATIGUED, LAPSED = range(4)
 SEGMENT_P = (0.70, 0.10, 0.12, 0.08)
 #                       regular engager fatigued lapsed   (lapsed: before going cold)
@@ -38,6 +38,7 @@ LAST = ("lopez", "smith", "khan", "wang", "johnson", "garcia", "muller", "rossi"
 DOMAINS = ("example.com", "example.net", "example.org")
 AREA_CODES = ("212", "310", "415", "512", "617", "718", "773", "206", "303", "404")
 
+# --- randomness and identifier formats -----------------------------------------------------
 CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", np.uint8)
 B64URL = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", np.uint8)
 HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
@@ -70,6 +71,7 @@ def delivery_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     return _chars(rng.integers(0, 64, (n, 28), dtype=np.uint8), B64URL)
 
 
+# --- people ---------------------------------------------------------------------------------
 def _title(email: str) -> str:
     """``maria.lopez42@example.com`` -> ``Maria.Lopez42@Example.com``."""
     local, domain = email.split("@")

@@ -15,12 +15,17 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 import dlt
+import pyarrow as pa
 
 from ..files import list_input_files
 from .helpers import parse_webhook_file
 from .settings import DEFAULT_FILE_GLOB, EVENTS_TABLE, QUARANTINE_TABLE
 
 log = logging.getLogger(__name__)
+
+# Events from small files are handed to dlt in batches of at least this many rows:
+# each yielded table costs dlt a file and a load statement, so many small ones are slow.
+BATCH_ROWS = 250_000
 
 
 @dataclass
@@ -76,6 +81,7 @@ def webhook_events(
         columns=QUARANTINE_COLUMNS,
     )
     files = list_input_files(locations, file_glob)
+    pending: list[pa.Table] = []
     for number, input_file in enumerate(files, start=1):
         if not reread and files_done.get(input_file.url) == input_file.fingerprint:
             stats.files_skipped += 1
@@ -94,7 +100,13 @@ def webhook_events(
             number, len(files), input_file.url, events.num_rows, quarantined.num_rows,
         )
         if events.num_rows:
-            yield events
+            pending.append(events)
+        if sum(t.num_rows for t in pending) >= BATCH_ROWS:
+            yield pa.concat_tables(pending)
+            pending = []
         if quarantined.num_rows:
             yield dlt.mark.with_hints(quarantined, quarantine_hints, create_table_variant=True)
+        # committed with the load package: only when the whole load succeeds
         files_done[input_file.url] = input_file.fingerprint
+    if pending:
+        yield pa.concat_tables(pending)
