@@ -425,6 +425,17 @@ def test_from_env_selects_host_and_masks_key():
     assert us.max_retry_seconds == 600 and us.timeout_s == 30 and us.throttle_hold_s == 30
 
 
+def test_from_env_reads_secret_key_and_rest_host_without_showing_the_secret():
+    secret = "s3cr3t-abcdefghijklmnop"
+    us = AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": secret})
+    eu = AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_REGION": "eu"})
+    proxied = AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_API_URL": "http://127.0.0.1:9000/"})
+    assert us.secret_key == secret and eu.secret_key is None
+    assert (us.rest_url, eu.rest_url, proxied.rest_url) == (
+        "https://amplitude.com", "https://analytics.eu.amplitude.com", "http://127.0.0.1:9000")
+    assert secret not in repr(us) and secret not in str(us)
+
+
 def test_from_env_errors_name_the_variable():
     with pytest.raises(AmplitudeConfigError, match="AMPLITUDE_API_KEY"):
         AmplitudeConfig.from_env({})

@@ -51,6 +51,9 @@ import requests
 log = logging.getLogger(__name__)
 
 HOSTS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
+# REST hosts (Behavioral Cohorts, Dashboard, Export), which need the secret key too.
+API_HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
+SECRET_FIELDS = ("api_key", "secret_key")
 EVENTS_PATH = "/2/httpapi"
 IDENTIFY_PATH = "/identify"
 MAX_EVENTS_PER_REQUEST = 2000
@@ -101,6 +104,8 @@ class AmplitudeConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     throttle_hold_s: float = 30.0
+    secret_key: str | None = None
+    api_url: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -124,9 +129,14 @@ class AmplitudeConfig:
     def base_url(self) -> str:
         return self.ingest_url or HOSTS[self.region]
 
+    @property
+    def rest_url(self) -> str:
+        """Host of the REST APIs (cohorts, dashboard); AMPLITUDE_API_URL overrides it."""
+        return (self.api_url or API_HOSTS[self.region]).rstrip("/")
+
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{f.name}={_mask(self.api_key) if f.name == 'api_key' else getattr(self, f.name)!r}"
+            f"{f.name}={_mask(getattr(self, f.name) or '') if f.name in SECRET_FIELDS else getattr(self, f.name)!r}"
             for f in dataclasses.fields(self)
         )
         return f"AmplitudeConfig({fields})"
@@ -144,6 +154,9 @@ class AmplitudeConfig:
                 "(and AMPLITUDE_REGION=eu for an EU-resident project)"
             )
         values: dict[str, Any] = {"api_key": key, "region": (environ.get("AMPLITUDE_REGION") or "us")}
+        for env_name, field_name in (("AMPLITUDE_SECRET_KEY", "secret_key"), ("AMPLITUDE_API_URL", "api_url")):
+            if (environ.get(env_name) or "").strip():
+                values[field_name] = environ[env_name].strip()
         if (environ.get("AMPLITUDE_INGEST_URL") or "").strip():
             values["ingest_url"] = environ["AMPLITUDE_INGEST_URL"]
         raw_min = (environ.get("AMPLITUDE_MIN_ID_LENGTH") or "").strip()
