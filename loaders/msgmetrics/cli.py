@@ -292,7 +292,7 @@ def _print_summary(warehouse) -> None:
     for measure, resolved, total in identity_coverage(warehouse):
         share = resolved / total if total else 0
         click.echo(f"identity coverage: {resolved:,} of {total:,} {measure} resolve to an Amplitude user id ({share:.1%})")
-    click.echo(f"warehouse: {warehouse.path}  (query it with: duckdb -readonly {warehouse.path})")
+    click.echo(f"warehouse: {warehouse.path}  (read it with duckdb.connect(path, read_only=True) while nothing writes)")
 
 
 @main.command("fake-amplitude")

@@ -95,8 +95,10 @@ def webhook_events(
         stats.quarantined += quarantined.num_rows
         for reason in quarantined.column("reason").to_pylist():
             stats.quarantine_reasons[reason] = stats.quarantine_reasons.get(reason, 0) + 1
-        log.info(
-            "[%d/%d] %s: %d events, %d quarantined",
+        # progress: every file at debug level, every tenth (and the last) at info
+        level = logging.INFO if number % 10 == 0 or number == len(files) else logging.DEBUG
+        log.log(
+            level, "[%d/%d] %s: %d events, %d quarantined",
             number, len(files), input_file.url, events.num_rows, quarantined.num_rows,
         )
         if events.num_rows:
