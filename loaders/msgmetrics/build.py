@@ -70,14 +70,14 @@ def build(
         result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars))
     counts: dict[str, int] = {}
     failures = []
-    invocation_id = None
     for node_result in getattr(result.result, "results", None) or []:
         status = str(node_result.status)
         counts[status] = counts.get(status, 0) + 1
         if status in ("error", "fail"):
             failures.append(f"{node_result.node.name}: {node_result.message}")
-    if result.result is not None and hasattr(result.result, "args"):
-        invocation_id = result.result.args.get("invocation_id")
+    from dbt_common.invocation import get_invocation_id  # the id dbt wrote into its logs and artifacts
+
+    invocation_id = get_invocation_id()
     if not result.success:
         detail = "\n  ".join(failures) if failures else str(result.exception)
         raise BuildFailed(

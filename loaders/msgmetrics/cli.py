@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import settings
+from . import runs, settings
 
 
 EXIT_FATAL = 1
@@ -84,6 +85,20 @@ def _demo_data_options(command):
     return command
 
 
+def _records_run(command_name: str):
+    """Record the command in msgmetrics_ledger.runs; the function gets the RunRecord to fill."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(warehouse, *args, **kwargs):
+            with runs.recorded(warehouse, command_name) as run:
+                return function(warehouse, run, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 # ---------------------------------------------------------------- generate
 @main.command()
 @_demo_data_options
@@ -118,15 +133,23 @@ def load() -> None:
 @click.argument("locations", nargs=-1, required=True)
 @click.option("--reread", is_flag=True, help="Read files again even if unchanged since their last load.")
 @click.pass_obj
-def load_webhooks_cmd(warehouse, locations: tuple[str, ...], reread: bool) -> None:
+@_records_run("load webhooks")
+def load_webhooks_cmd(warehouse, run, locations: tuple[str, ...], reread: bool) -> None:
     """Load reporting-webhook JSONL files or folders (local paths or bucket URLs)."""
-    _load_webhooks(warehouse, list(locations), reread)
+    _load_webhooks(warehouse, run, list(locations), reread)
 
 
-def _load_webhooks(warehouse, locations: list[str], reread: bool = False):
+def _record_load(run, table: str, result) -> None:
+    run.load_ids += result.load_ids
+    run.loaded[table] = {"rows_added": result.rows_added, "rows_total": result.rows_after,
+                         "quarantined": result.stats.quarantined}
+
+
+def _load_webhooks(warehouse, run, locations: list[str], reread: bool = False):
     from .load import load_webhooks
 
     result = load_webhooks(warehouse, locations, reread=reread)
+    _record_load(run, "raw_customerio.webhook_events", result)
     s = result.stats
     click.echo(
         f"webhooks: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped; "
@@ -143,15 +166,17 @@ def _load_webhooks(warehouse, locations: list[str], reread: bool = False):
 @load.command("orders")
 @click.argument("locations", nargs=-1, required=True)
 @click.pass_obj
-def load_orders_cmd(warehouse, locations: tuple[str, ...]) -> None:
+@_records_run("load orders")
+def load_orders_cmd(warehouse, run, locations: tuple[str, ...]) -> None:
     """Load order files (JSONL or CSV) or folders."""
-    _load_orders(warehouse, list(locations))
+    _load_orders(warehouse, run, list(locations))
 
 
-def _load_orders(warehouse, locations: list[str]):
+def _load_orders(warehouse, run, locations: list[str]):
     from .load import load_orders
 
     result = load_orders(warehouse, locations)
+    _record_load(run, "raw_shop.orders", result)
     s = result.stats
     click.echo(
         f"orders: {s.files_read} file(s), {s.orders_read:,} orders read, {result.rows_added:,} new "
@@ -167,16 +192,19 @@ def _load_orders(warehouse, locations: list[str]):
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
 @click.pass_obj
-def build(warehouse, as_of: str | None, full_refresh: bool, select: str | None) -> None:
+@_records_run("build")
+def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None) -> None:
     """Run `dbt build` (models, seeds, data tests and unit tests)."""
-    _build(warehouse, as_of, full_refresh, select)
+    _build(warehouse, run, as_of, full_refresh, select)
 
 
-def _build(warehouse, as_of=None, full_refresh=False, select=None):
+def _build(warehouse, run, as_of=None, full_refresh=False, select=None):
     from .build import build as run_build
 
     click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
+    run.as_of = as_of
     result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select)
+    run.dbt_invocation_id, run.dbt_results = result.invocation_id, result.counts
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(f"build: {counts}")
     return result
@@ -189,16 +217,17 @@ def _build(warehouse, as_of=None, full_refresh=False, select=None):
               help="Where --dry-run writes events.jsonl, identify.jsonl and summary.json.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
-def push(warehouse, dry_run: bool, dry_run_dir: str | None, output: str) -> None:
+@_records_run("push")
+def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str) -> None:
     """Send new events and cohort flag changes to Amplitude (configured by AMPLITUDE_* variables).
 
     Exit codes: 0 success, 1 fatal error (nothing more sent), 2 some records dead-lettered.
     """
-    result = _push(warehouse, dry_run, dry_run_dir, output)
+    result = _push(warehouse, run, dry_run, dry_run_dir, output)
     sys.exit(result.exit_code)
 
 
-def _push(warehouse, dry_run=False, dry_run_dir=None, output="text", config=None):
+def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config=None):
     from .amplitude import AmplitudeConfig
     from .push import push as run_push
 
@@ -206,6 +235,8 @@ def _push(warehouse, dry_run=False, dry_run_dir=None, output="text", config=None
         config = AmplitudeConfig.from_env()
     result = run_push(warehouse, config=config, dry_run=dry_run,
                       output_dir=Path(dry_run_dir) if dry_run_dir else None)
+    run.push_run_id = result.run_id
+    run.pushed = {key: value for key, value in result.to_dict().items() if key != "samples"}
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return result
@@ -232,19 +263,20 @@ def _push(warehouse, dry_run=False, dry_run_dir=None, output="text", config=None
 
 
 # ---------------------------------------------------------------- run / demo
-@main.command()
+@main.command("run")
 @click.option("--webhooks", "webhook_locations", multiple=True, required=True, help="Webhook JSONL file/folder/URL.")
 @click.option("--orders", "order_locations", multiple=True, help="Orders file/folder/URL.")
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (default now).")
 @click.option("--dry-run", is_flag=True, help="Do not send; write the payloads instead.")
 @click.pass_obj
-def run(warehouse, webhook_locations, order_locations, as_of, dry_run) -> None:
+@_records_run("run")
+def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run) -> None:
     """Load + build + push in one go (the scheduled job)."""
-    _load_webhooks(warehouse, list(webhook_locations))
+    _load_webhooks(warehouse, run, list(webhook_locations))
     if order_locations:
-        _load_orders(warehouse, list(order_locations))
-    _build(warehouse, as_of)
-    result = _push(warehouse, dry_run)
+        _load_orders(warehouse, run, list(order_locations))
+    _build(warehouse, run, as_of)
+    result = _push(warehouse, run, dry_run)
     _print_summary(warehouse)
     sys.exit(result.exit_code)
 
@@ -253,29 +285,30 @@ def run(warehouse, webhook_locations, order_locations, as_of, dry_run) -> None:
 @_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
 @click.pass_obj
-def demo(warehouse, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:
+@_records_run("demo")
+def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:
     """The whole path on demo data: generate, load, build as of the data's end, push to a local fake Amplitude."""
     manifest = _generate(people, days, seed, out_dir, None, bad_lines=3)
     click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
-    _load_webhooks(warehouse, [str(Path(out_dir) / "webhooks")])
-    _load_orders(warehouse, [str(Path(out_dir) / "orders")])
-    _build(warehouse, manifest["end"])
+    _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
+    _load_orders(warehouse, run, [str(Path(out_dir) / "orders")])
+    _build(warehouse, run, manifest["end"])
     if dry_run:
-        result = _push(warehouse, dry_run=True)
+        result = _push(warehouse, run, dry_run=True)
     else:
-        result = _push_to_local_fake(warehouse)
+        result = _push_to_local_fake(warehouse, run)
     _print_summary(warehouse)
     sys.exit(result.exit_code)
 
 
-def _push_to_local_fake(warehouse):
+def _push_to_local_fake(warehouse, run):
     from .amplitude import AmplitudeConfig
     from .amplitude.fake_server import FakeAmplitude
 
     api_key = "msgmetrics-demo-key"
     with FakeAmplitude(api_key=api_key) as fake:
         click.echo(f"pushing to a local fake Amplitude at {fake.url} (not the real one)", err=True)
-        result = _push(warehouse, config=AmplitudeConfig(api_key=api_key, ingest_url=fake.url))
+        result = _push(warehouse, run, config=AmplitudeConfig(api_key=api_key, ingest_url=fake.url))
         click.echo(
             f"  the fake Amplitude holds {fake.event_count:,} events and cohort flags for "
             f"{sum(1 for props in fake.user_properties.values() if props):,} users"
@@ -293,6 +326,39 @@ def _print_summary(warehouse) -> None:
         share = resolved / total if total else 0
         click.echo(f"identity coverage: {resolved:,} of {total:,} {measure} resolve to an Amplitude user id ({share:.1%})")
     click.echo(f"warehouse: {warehouse.path}  (read it with duckdb.connect(path, read_only=True) while nothing writes)")
+
+
+# ---------------------------------------------------------------- status
+@main.command()
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def status(warehouse, limit: int, output: str) -> None:
+    """The last runs: what was loaded, built and pushed, and errors (msgmetrics_ledger.runs)."""
+    rows = runs.latest(warehouse, limit)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"no runs recorded in {warehouse.path} yet")
+        return
+    for row in rows:
+        loaded = json.loads(row["loaded"] or "{}")
+        built = json.loads(row["dbt_results"] or "{}")
+        pushed = json.loads(row["pushed"] or "{}")
+        parts = [f"{row['started_at']:%Y-%m-%d %H:%M:%S}", f"{row['command']:<13}", f"{row['status']:<8}"]
+        if loaded:
+            parts.append("loaded " + ", ".join(f"{t.split('.')[-1]} +{v['rows_added']:,}" for t, v in loaded.items()))
+        if built:
+            parts.append("built " + ", ".join(f"{n} {s}" for s, n in sorted(built.items()))
+                         + (f" as of {row['as_of']}" if row["as_of"] else ""))
+        if pushed:
+            parts.append(f"pushed {pushed.get('events_accepted', 0):,} events, "
+                         f"{pushed.get('identifications_accepted', 0):,} identify"
+                         + (" (dry run)" if pushed.get("dry_run") else ""))
+        if row["error"]:
+            parts.append(f"error: {row['error']}")
+        click.echo("  ".join(parts))
 
 
 @main.command("fake-amplitude")
