@@ -135,3 +135,23 @@ def test_dry_run_writes_the_exact_payloads_and_sends_nothing(warehouse, tmp_path
     assert summary["exit_code"] == 0 and summary["dry_run"] is True
     # a dry run marks nothing as sent: the next real plan is the same
     assert query(warehouse, "select count(*) from msgmetrics_ledger.amplitude_events_sent") == [(0,)]
+
+
+def test_a_resend_outside_the_7_day_insert_id_window_is_warned(warehouse, caplog):
+    import duckdb
+
+    from msgmetrics.push import ledger
+
+    with FakeAmplitude(api_key=KEY, faults=["invalid_key"]) as fake:  # first attempt fails: nothing confirmed
+        with pytest.raises(AmplitudeAuthError):
+            push(Warehouse(warehouse), _config(fake))
+    con = duckdb.connect(str(warehouse))
+    attempted = con.execute(f"select count(*) from {ledger.S}.amplitude_events_attempted").fetchone()[0]
+    con.execute(f"update {ledger.S}.amplitude_events_attempted set first_attempted_at = first_attempted_at - interval 8 day "
+                f"where insert_id in (select insert_id from {ledger.S}.amplitude_events_attempted order by 1 limit 10)")
+    con.close()
+    with FakeAmplitude(api_key=KEY) as fake, caplog.at_level("WARNING"):
+        result = push(Warehouse(warehouse), _config(fake))
+    assert attempted == len(_expected_events(warehouse))
+    assert result.stale_resends == 10 and result.events_accepted == attempted
+    assert "more than 7 days ago" in caplog.text

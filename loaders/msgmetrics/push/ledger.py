@@ -30,6 +30,14 @@ create table if not exists {S}.amplitude_events_sent (
     run_id varchar
 );
 
+-- When each event was first handed to Amplitude (before its answer was known). Amplitude
+-- deduplicates an insert_id for 7 days only: a resend after that may be stored twice.
+create table if not exists {S}.amplitude_events_attempted (
+    insert_id varchar primary key,
+    first_attempted_at timestamp,
+    run_id varchar
+);
+
 -- Every user-property operation Amplitude accepted, in order ($set = entered a cohort,
 -- $unset = left it). The current state is the last operation per (user, property).
 create table if not exists {S}.amplitude_user_property_log (
@@ -93,6 +101,14 @@ def record_events(con, events: list[dict], run_id: str) -> None:
             (e["insert_id"], e["event_properties"].get("cio_event_id"), e["user_id"], e["event_type"], e["time"], now, run_id)
             for e in events
         ],
+    )
+
+
+def record_attempts(con, events: list[dict], run_id: str) -> None:
+    now = utcnow()
+    con.executemany(
+        f"insert into {S}.amplitude_events_attempted values (?, ?, ?) on conflict do nothing",
+        [(e["insert_id"], now, run_id) for e in events],
     )
 
 

@@ -8,6 +8,7 @@ from ..settings import LEDGER_SCHEMA as S
 from ..warehouse_sql import table_exists
 
 MARTS = "marts"
+INSERT_ID_DEDUP_DAYS = 7  # Amplitude deduplicates an insert_id for 7 days
 
 
 @dataclass
@@ -15,6 +16,7 @@ class PushPlan:
     events: list[dict]  # rows of fct_amplitude_events not yet accepted
     property_sets: list[tuple[str, str]]  # (user_id, property) to $set
     property_unsets: list[tuple[str, str]]  # (user_id, property) to $unset
+    stale_resends: int = 0  # planned events first attempted > 7 days ago, never confirmed
 
     @property
     def is_empty(self) -> bool:
@@ -58,4 +60,11 @@ def compute_plan(con) -> PushPlan:
             on d.user_id = c.user_id and d.property_name = c.property_name
         order by 1, 2
     """).fetchall()
-    return PushPlan(events=events, property_sets=sets, property_unsets=unsets)
+    stale = con.execute(f"""
+        select count(*)
+        from {MARTS}.fct_amplitude_events as e
+        join {S}.amplitude_events_attempted as a on a.insert_id = e.insert_id
+        anti join {S}.amplitude_events_sent as s on s.insert_id = e.insert_id
+        where a.first_attempted_at < (now() at time zone 'UTC') - interval {INSERT_ID_DEDUP_DAYS} day
+    """).fetchone()[0]
+    return PushPlan(events=events, property_sets=sets, property_unsets=unsets, stale_resends=stale)

@@ -37,6 +37,7 @@ class PushResult:
     identifications_accepted: int = 0
     identifications_rejected: int = 0
     retries: int = 0
+    stale_resends: int = 0
     events_by_type: dict[str, int] = field(default_factory=dict)
     sets_by_property: dict[str, int] = field(default_factory=dict)
     unsets_by_property: dict[str, int] = field(default_factory=dict)
@@ -118,6 +119,12 @@ def push(
             result.property_sets_planned = len(plan.property_sets)
             result.property_unsets_planned = len(plan.property_unsets)
             result.identifications_planned = len(idents)
+            result.stale_resends = plan.stale_resends
+            if plan.stale_resends:
+                log.warning(
+                    "%d events were first sent more than 7 days ago and never confirmed: Amplitude no longer "
+                    "deduplicates their insert_id, so some may be stored twice", plan.stale_resends,
+                )
             result.events_by_type = dict(sorted(Counter(e["event_type"] for e in events).items()))
             result.sets_by_property = dict(sorted(Counter(n for _, n in plan.property_sets).items()))
             result.unsets_by_property = dict(sorted(Counter(n for _, n in plan.property_unsets).items()))
@@ -160,6 +167,7 @@ def _send(con, client: AmplitudeClient, events: list[dict], idents: list[dict], 
         return accepted, rejected
 
     if events:
+        _in_transaction(con, lambda: ledger.record_attempts(con, events, run_id))
         report = client.send_events(events, *callbacks("events", ledger.record_events, "insert_id", len(events)))
         result.retries += report.retries
     if idents:
