@@ -248,10 +248,13 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
     )
     for event_type, n in result.events_by_type.items():
         click.echo(f"  {event_type}: {n:,}")
-    for name, n in result.sets_by_property.items():
-        click.echo(f"  $set {name}: {n:,}")
-    for name, n in result.unsets_by_property.items():
-        click.echo(f"  $unset {name}: {n:,}")
+    for op, counts in (("$set", result.sets_by_property), ("$unset", result.unsets_by_property)):
+        for name, n in counts.items():
+            sample = ", ".join(result.samples.get(f"{op} {name}", []))
+            click.echo(f"  {op} {name}: {n:,}  (e.g. {sample})")
+    if result.stale_resends:
+        click.secho(f"  warning: {result.stale_resends:,} events are resends older than Amplitude's 7-day "
+                    "insert_id window and may be stored twice", fg="yellow")
     if dry_run:
         click.echo(f"  payloads written to {result.output_dir}")
     else:
