@@ -106,6 +106,8 @@ class AmplitudeConfig:
     throttle_hold_s: float = 30.0
     secret_key: str | None = None
     api_url: str | None = None
+    app_id: int | None = None  # Amplitude project id, for the Behavioral Cohorts API
+    cohort_owner: str | None = None  # login email of the Amplitude user who owns uploaded cohorts
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -124,6 +126,17 @@ class AmplitudeConfig:
             )
         if self.timeout_s <= 0 or self.max_retry_seconds < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise AmplitudeConfigError("timeout_s must be > 0 and retry/backoff settings >= 0")
+        if self.app_id is not None and (
+            isinstance(self.app_id, bool) or not isinstance(self.app_id, int) or self.app_id < 1
+        ):
+            raise AmplitudeConfigError(f"AMPLITUDE_APP_ID must be a positive integer project id, got {self.app_id!r}")
+        if self.cohort_owner is not None:
+            owner = str(self.cohort_owner).strip()
+            if owner and "@" not in owner:
+                raise AmplitudeConfigError(
+                    f"AMPLITUDE_COHORT_OWNER must be the login email of an Amplitude user, got {owner!r}"
+                )
+            object.__setattr__(self, "cohort_owner", owner or None)
 
     @property
     def base_url(self) -> str:
@@ -133,6 +146,11 @@ class AmplitudeConfig:
     def rest_url(self) -> str:
         """Host of the REST APIs (cohorts, dashboard); AMPLITUDE_API_URL overrides it."""
         return (self.api_url or API_HOSTS[self.region]).rstrip("/")
+
+    @property
+    def cohorts_enabled(self) -> bool:
+        """True when the Behavioral Cohorts API can be used: secret key, app id and owner all set."""
+        return bool(self.secret_key and self.app_id and self.cohort_owner)
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -146,7 +164,9 @@ class AmplitudeConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> "AmplitudeConfig":
         """Read AMPLITUDE_API_KEY, AMPLITUDE_REGION (us|eu, default us),
-        AMPLITUDE_INGEST_URL (wins over the region's host) and AMPLITUDE_MIN_ID_LENGTH."""
+        AMPLITUDE_INGEST_URL (wins over the region's host) and AMPLITUDE_MIN_ID_LENGTH; for the REST
+        APIs AMPLITUDE_SECRET_KEY, AMPLITUDE_API_URL (wins over the region's REST host), and for
+        cohort uploads AMPLITUDE_APP_ID (integer project id) and AMPLITUDE_COHORT_OWNER (login email)."""
         key = (environ.get("AMPLITUDE_API_KEY") or "").strip()
         if not key:
             raise AmplitudeConfigError(
@@ -154,11 +174,20 @@ class AmplitudeConfig:
                 "(and AMPLITUDE_REGION=eu for an EU-resident project)"
             )
         values: dict[str, Any] = {"api_key": key, "region": (environ.get("AMPLITUDE_REGION") or "us")}
-        for env_name, field_name in (("AMPLITUDE_SECRET_KEY", "secret_key"), ("AMPLITUDE_API_URL", "api_url")):
+        for env_name, field_name in (("AMPLITUDE_SECRET_KEY", "secret_key"), ("AMPLITUDE_API_URL", "api_url"),
+                                     ("AMPLITUDE_COHORT_OWNER", "cohort_owner")):
             if (environ.get(env_name) or "").strip():
                 values[field_name] = environ[env_name].strip()
         if (environ.get("AMPLITUDE_INGEST_URL") or "").strip():
             values["ingest_url"] = environ["AMPLITUDE_INGEST_URL"]
+        raw_app = (environ.get("AMPLITUDE_APP_ID") or "").strip()
+        if raw_app:
+            try:
+                values["app_id"] = int(raw_app)
+            except ValueError:
+                raise AmplitudeConfigError(
+                    f"AMPLITUDE_APP_ID must be a positive integer project id, got {raw_app!r}"
+                ) from None
         raw_min = (environ.get("AMPLITUDE_MIN_ID_LENGTH") or "").strip()
         if raw_min:
             try:

@@ -1,6 +1,6 @@
-"""A strict local stand-in for Amplitude's ingestion APIs, for tests and the demo.
+"""A strict local stand-in for Amplitude's ingestion and cohort APIs, for tests and the demo.
 
-It enforces the documented contract (reference ``amplitude-apis.md`` §1-§3) more
+It enforces the documented contract (reference ``amplitude-apis.md`` §1-§4) more
 strictly than Amplitude itself, so a client that passes here is safe there:
 
 * ``POST /2/httpapi`` (<= 1 MB, <= 2000 events) and ``POST /batch`` (<= 20 MB,
@@ -17,16 +17,40 @@ strictly than Amplitude itself, so a client that passes here is safe there:
   ``insert_id`` a string; ``session_id`` an integer; properties objects.
   A 400 lists *every* failing index and ingests nothing.
 * Dedup on (device_id or user_id, insert_id); repeats count as ``duplicates_dropped``.
-* Faults: a ``faults`` list consumed one per POST (``None``/``"ok"`` = normal), or
-  ``fault_rate`` random faults among 429/500/ingest_then_500/503.
+* Faults: a ``faults`` list consumed one per API request, cohort requests included
+  (``None``/``"ok"`` = normal), or ``fault_rate`` random faults among
+  429/500/ingest_then_500/503. ``ingest_then_500`` applies the request, then answers 500.
+* ``response_delay_s``: sleep before answering every API request (not ``/_fake/*``).
+
+Behavioral Cohorts API (§4), HTTP Basic ``api_key:secret_key`` (else 401
+``{"error": "Invalid credentials"}``):
+
+* ``GET /api/3/cohorts`` -> ``{"cohorts": [{"appId", "id", "name", "owners", "published",
+  "size", "archived", ...}]}``.
+* ``POST /api/3/cohorts/upload``: ``name``, ``app_id`` (must be this project's),
+  ``id_type`` (``BY_USER_ID``/``BY_AMP_ID``), ``ids`` (non-empty), ``owner`` (an email),
+  ``published`` required; ``skip_invalid_ids`` (default true), ``skip_save``, ``cg``,
+  ``existing_cohort_id`` (replaces the whole membership; unknown id -> 404).
+* ``POST /api/3/cohorts/membership``: ``cohort_id``, ``memberships`` of
+  ``{ids, id_type: BY_NAME|BY_ID, operation: ADD|REMOVE}`` applied in order;
+  ``BY_USER_ID`` here is a 400, as on Amplitude.
+* At most 100,000 ids per request (400). Ids are valid when the fake has seen the
+  user id in an accepted event or identification (``cohort_requires_known_users``,
+  or :meth:`FakeAmplitude.add_known_users`); invalid ids are skipped and reported
+  (``invalid_ids_sample`` / ``skipped_ids``), or fail the request when
+  ``skip_invalid_ids`` is false. An upload with no valid id is a 400.
+* A membership change or replace for a cohort that another request is changing
+  right now gets 429; ``cohort_delay_s`` widens that window so tests can provoke it.
+* Error bodies: ``{"http_code", "type", "message", "metadata"}``.
 
 Run ``python -m msgmetrics.amplitude.fake_server --port 8765 --api-key demo-key``;
-``GET /_fake/state`` returns counts and user properties as JSON.
+``GET /_fake/state`` returns counts, user properties and cohorts as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
 import json
 import random
@@ -52,6 +76,16 @@ BLOCKED_IDS = {
 _ALL_ZEROS = re.compile(r"^[0\-]+$")
 PROPERTY_OPS = ("$set", "$setOnce", "$add", "$append", "$prepend", "$preInsert", "$postInsert", "$remove", "$unset")
 MAX_DEPTH = 40
+COHORTS_PATH = "/api/3/cohorts"
+COHORT_UPLOAD_PATH = "/api/3/cohorts/upload"
+COHORT_MEMBERSHIP_PATH = "/api/3/cohorts/membership"
+UPLOAD_ID_TYPES = ("BY_USER_ID", "BY_AMP_ID")
+MEMBERSHIP_ID_TYPES = ("BY_NAME", "BY_ID")
+MEMBERSHIP_OPERATIONS = ("ADD", "REMOVE")
+MAX_COHORT_IDS_PER_REQUEST = 100_000
+MAX_COHORT_SIZE = 2_000_000
+INVALID_SAMPLE_SIZE = 100
+_COHORT_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass
@@ -66,8 +100,56 @@ class RequestRecord:
     fault: str | None = None
 
 
+@dataclass
+class CohortRequestRecord:
+    """One request to a cohort endpoint, logged when answered.
+
+    ``operations`` is ``[(operation, n_ids), ...]``: membership operations in request order
+    (``ADD``/``REMOVE``), or one ``CREATE``/``REPLACE`` for an upload. ``skipped`` counts the
+    ids reported as invalid; ``concurrent`` is true for a 429 caused by another in-flight
+    request for the same cohort.
+    """
+
+    method: str
+    path: str
+    status: int = 0
+    cohort_id: str | None = None
+    name: str | None = None
+    operations: list = field(default_factory=list)
+    n_ids: int = 0
+    skipped: int = 0
+    fault: str | None = None
+    concurrent: bool = False
+
+
 def _reply(status: int, error: str, **extra: Any) -> tuple[int, dict]:
     return status, {"code": status, "error": error, **extra}
+
+
+def _cohort_error(status: int, kind: str, message: str, **metadata: Any) -> tuple[int, dict]:
+    return status, {"http_code": status, "type": kind, "message": message, "metadata": metadata}
+
+
+def _describe(path: str, body: dict, rec: "CohortRequestRecord") -> None:
+    """Fill the log record from a cohort request body, leniently (before any validation)."""
+    def size(value: Any) -> int:
+        return len(value) if isinstance(value, list) else 0
+
+    if path == COHORT_UPLOAD_PATH:
+        existing = body.get("existing_cohort_id")
+        rec.cohort_id = existing if isinstance(existing, str) else None
+        rec.name = body.get("name") if isinstance(body.get("name"), str) else None
+        rec.n_ids = size(body.get("ids"))
+        rec.operations = [("REPLACE" if existing else "CREATE", rec.n_ids)]
+    elif path == COHORT_MEMBERSHIP_PATH:
+        rec.cohort_id = body.get("cohort_id") if isinstance(body.get("cohort_id"), str) else None
+        entries = body.get("memberships") if isinstance(body.get("memberships"), list) else []
+        rec.operations = [(m.get("operation"), size(m.get("ids"))) for m in entries if isinstance(m, dict)]
+        rec.n_ids = sum(n for _, n in rec.operations)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _is_int(value: Any) -> bool:
@@ -183,6 +265,11 @@ class FakeAmplitude:
         seed: int = 0,
         timeout_sleep_s: float = 2.0,
         max_events_per_user_per_request: int | None = None,
+        secret_key: str = "test-secret",
+        app_id: int = 123456,
+        response_delay_s: float = 0.0,
+        cohort_delay_s: float = 0.0,
+        cohort_requires_known_users: bool = True,
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("FakeAmplitude binds 127.0.0.1 only")
@@ -195,6 +282,12 @@ class FakeAmplitude:
         self.fault_rate = fault_rate
         self.timeout_sleep_s = timeout_sleep_s
         self.max_events_per_user_per_request = max_events_per_user_per_request
+        self.secret_key = secret_key
+        self.app_id = app_id
+        self.response_delay_s = response_delay_s  # before answering every API request
+        self.cohort_delay_s = cohort_delay_s  # inside the "cohort being changed" window
+        self.cohort_requires_known_users = cohort_requires_known_users
+        self._cohort_rng = random.Random(seed)
         self._faults = deque(faults or [])
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -243,6 +336,10 @@ class FakeAmplitude:
             self._user_properties: dict[str, dict] = {}
             self._identifications: list[dict] = []
             self._requests: list[RequestRecord] = []
+            self._known_users: set[str] = set()
+            self._cohorts: dict[str, dict] = {}
+            self._cohort_requests: list[CohortRequestRecord] = []
+            self._cohorts_in_flight: set[str] = set()
 
     def add_faults(self, *faults: str | None) -> None:
         with self._lock:
@@ -288,9 +385,55 @@ class FakeAmplitude:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def cohorts(self) -> dict[str, dict]:
+        """Cohort id -> {name, owner, published, archived, count_group, members: set} (a copy)."""
+        with self._lock:
+            return {cid: {**c, "members": set(c["members"])} for cid, c in self._cohorts.items()}
+
+    @property
+    def cohort_requests(self) -> list[CohortRequestRecord]:
+        with self._lock:
+            return list(self._cohort_requests)
+
+    @property
+    def cohorts_in_flight(self) -> set[str]:
+        """Ids of the cohorts a request is changing right now."""
+        with self._lock:
+            return set(self._cohorts_in_flight)
+
+    @property
+    def known_users(self) -> set[str]:
+        with self._lock:
+            return set(self._known_users)
+
+    def add_known_users(self, *user_ids: str) -> None:
+        """Make user ids valid for cohorts without sending them an event or identify."""
+        with self._lock:
+            self._known_users.update(user_ids)
+
+    def add_cohort(self, name: str, members: Any = (), owner: str = "owner@example.com",
+                   published: bool = True, archived: bool = False) -> str:
+        """Create a cohort directly (as if made in the UI); its members become known users."""
+        with self._lock:
+            cohort_id = self._new_cohort_id()
+            self._cohorts[cohort_id] = self._new_cohort(name, owner, published, set(members))
+            self._cohorts[cohort_id]["archived"] = archived
+            self._known_users.update(members)
+            return cohort_id
+
+    def archive_cohort(self, cohort_id: str) -> None:
+        with self._lock:
+            self._cohorts[cohort_id]["archived"] = True
+
     def state(self) -> dict:
         with self._lock:
             return {
+                "cohorts": {
+                    cid: {**c, "members": sorted(c["members"]), "size": len(c["members"])}
+                    for cid, c in self._cohorts.items()
+                },
+                "cohort_requests": [asdict(r) for r in self._cohort_requests],
                 "event_count": len(self._events),
                 "distinct_insert_ids": len({e["insert_id"] for e in self._events if "insert_id" in e}),
                 "duplicates_dropped": self._duplicates,
@@ -301,8 +444,12 @@ class FakeAmplitude:
 
     # -- request handling ---------------------------------------------------
 
-    def handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, Any]:
-        """Answer one POST; returns (status, JSON-able body or str). Records the request."""
+    def handle(self, path: str, headers: Any, raw: bytes, method: str = "POST") -> tuple[int, Any]:
+        """Answer one API request; returns (status, JSON-able body or str). Records the request."""
+        if self.response_delay_s > 0:
+            self._stopping.wait(self.response_delay_s)
+        if path == COHORTS_PATH or path.startswith(COHORTS_PATH + "/"):
+            return self._handle_cohort_request(method, path, headers, raw)
         record = RequestRecord(path=path, status=0, n_events=0)
         try:
             status, body = self._handle(path, headers, raw, record)
@@ -452,6 +599,8 @@ class FakeAmplitude:
                         continue
                     self._seen.add(key)
                 self._events.append(event)
+                if event.get("user_id") is not None:
+                    self._known_users.add(str(event["user_id"]))
                 if event.get("user_properties"):  # plain keys are $set; operations as on /identify
                     who = str(event.get("user_id") or event.get("device_id"))
                     apply_user_properties(self._user_properties.setdefault(who, {}), event["user_properties"])
@@ -462,10 +611,271 @@ class FakeAmplitude:
         with self._lock:
             for ident in identifications:
                 self._identifications.append(ident)
+                if ident.get("user_id") is not None:
+                    self._known_users.add(str(ident["user_id"]))
                 who = str(ident.get("user_id") or ident.get("device_id"))
                 props = ident.get("user_properties") or {}
                 apply_user_properties(self._user_properties.setdefault(who, {}), props)
         return 200, "success"
+
+    # -- Behavioral Cohorts API (reference §4) -------------------------------------
+
+    def _handle_cohort_request(self, method: str, path: str, headers: Any, raw: bytes) -> tuple[int, Any]:
+        record = CohortRequestRecord(method=method, path=path)
+        try:
+            status, body = self._cohort(method, path, headers, raw, record)
+        except Exception as exc:  # a bug in the fake should surface as a 500, not a hung client
+            status, body = _cohort_error(500, "internal_error", f"fake server error: {exc!r}")
+        record.status = status
+        with self._lock:
+            self._cohort_requests.append(record)
+        return status, body
+
+    def _authorized(self, headers: Any) -> bool:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+            return False
+        key, sep, secret = decoded.partition(":")
+        return bool(sep) and key == self.api_key and secret == self.secret_key
+
+    def _cohort(self, method: str, path: str, headers: Any, raw: bytes, rec: CohortRequestRecord) -> tuple[int, Any]:
+        routes = {
+            ("GET", COHORTS_PATH): self._list_cohorts,
+            ("POST", COHORT_UPLOAD_PATH): self._upload_cohort,
+            ("POST", COHORT_MEMBERSHIP_PATH): self._cohort_membership,
+        }
+        route = routes.get((method, path))
+        if route is None:
+            return _cohort_error(404, "not_found", f"No such endpoint: {method} {path}")
+        rec.fault = fault = self._next_fault()
+        if not self._authorized(headers) or fault == "invalid_key":
+            return 401, {"error": "Invalid credentials"}
+        body: dict = {}
+        if method == "POST":
+            ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return _cohort_error(400, "invalid_request", "Invalid Content-Type: expected application/json")
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                return _cohort_error(400, "invalid_request", "Invalid JSON request body")
+            if not isinstance(body, dict):
+                return _cohort_error(400, "invalid_request", "Invalid JSON request body")
+            _describe(path, body, rec)
+        if fault == "403":
+            return _cohort_error(403, "forbidden", "Forbidden")
+        if fault == "413":
+            return _cohort_error(413, "payload_too_large", "Payload too large")
+        if fault == "429":
+            return _cohort_error(429, "too_many_requests", "Too many requests")
+        if fault == "timeout":
+            self._stopping.wait(self.timeout_sleep_s)
+            return _cohort_error(504, "gateway_timeout", "Gateway timeout")
+        if fault in ("500", "503"):
+            return _cohort_error(int(fault), "server_error",
+                                 "Internal server error" if fault == "500" else "Service unavailable")
+        status, answer = route(body, rec)
+        if fault == "ingest_then_500" and status == 200:
+            return _cohort_error(500, "server_error", "Internal server error")
+        return status, answer
+
+    def _list_cohorts(self, body: dict, rec: CohortRequestRecord) -> tuple[int, dict]:
+        with self._lock:
+            cohorts = [
+                {"appId": self.app_id, "id": cid, "name": c["name"], "owners": [c["owner"]],
+                 "published": c["published"], "size": len(c["members"]), "type": "static",
+                 "lastMod": c["last_mod"], "lastComputed": c["last_mod"], "archived": c["archived"],
+                 "description": "", "definition": {"countGroup": c["count_group"]}}
+                for cid, c in self._cohorts.items()
+            ]
+        return 200, {"cohorts": cohorts}
+
+    def _new_cohort_id(self) -> str:
+        while True:
+            cohort_id = "".join(self._cohort_rng.choice(_COHORT_ID_CHARS) for _ in range(7))
+            if cohort_id not in self._cohorts:
+                return cohort_id
+
+    @staticmethod
+    def _new_cohort(name: str, owner: str, published: bool, members: set) -> dict:
+        return {"name": name, "owner": owner, "published": published, "archived": False,
+                "count_group": "User", "members": members, "last_mod": int(time.time())}
+
+    def _invalid_ids(self, ids: list[str], id_type: str) -> list[str]:
+        """The ids Amplitude would call invalid: unknown user ids, non-numeric Amplitude ids."""
+        if id_type in ("BY_AMP_ID", "BY_ID"):
+            return [i for i in ids if not i.isdigit()]
+        with self._lock:
+            known = self._known_users
+            if self.cohort_requires_known_users:
+                return [i for i in ids if i not in known]
+            return [i for i in ids if i.strip().lower() in BLOCKED_IDS]
+
+    def _claim(self, cohort_id: str, rec: CohortRequestRecord) -> tuple[int, dict] | None:
+        """Mark ``cohort_id`` as being changed; an error reply if unknown or already being changed."""
+        with self._lock:
+            if cohort_id not in self._cohorts:
+                return _cohort_error(404, "not_found", f"Cohort {cohort_id} not found", cohort_id=cohort_id)
+            if cohort_id in self._cohorts_in_flight:
+                rec.concurrent = True
+                return _cohort_error(429, "too_many_requests",
+                                     f"Cohort {cohort_id} is being modified by another request; retry later",
+                                     cohort_id=cohort_id)
+            self._cohorts_in_flight.add(cohort_id)
+        return None
+
+    def _release(self, cohort_id: str) -> None:
+        with self._lock:
+            self._cohorts_in_flight.discard(cohort_id)
+
+    def _upload_cohort(self, body: dict, rec: CohortRequestRecord) -> tuple[int, dict]:
+        for name in ("name", "app_id", "id_type", "ids", "owner", "published"):
+            if name not in body:
+                return _cohort_error(400, "invalid_request", f"Missing required field: {name}", field=name)
+        name, app_id, id_type, ids = body["name"], body["app_id"], body["id_type"], body["ids"]
+        owner, published = body["owner"], body["published"]
+        skip_invalid = body.get("skip_invalid_ids", True)
+        skip_save = body.get("skip_save", False)
+        existing = body.get("existing_cohort_id")
+        if not isinstance(name, str) or not name.strip():
+            return _cohort_error(400, "invalid_request", "name must be a non-empty string", field="name")
+        if not _is_int(app_id) or app_id != self.app_id:
+            return _cohort_error(400, "invalid_request", f"app_id {app_id!r} is not this project's id",
+                                 field="app_id")
+        if id_type not in UPLOAD_ID_TYPES:
+            hint = " (BY_NAME/BY_ID are for the membership endpoint)" if id_type in MEMBERSHIP_ID_TYPES else ""
+            return _cohort_error(400, "invalid_request",
+                                 f"Invalid id_type {id_type!r}: expected one of {', '.join(UPLOAD_ID_TYPES)}{hint}",
+                                 field="id_type")
+        if not _is_str_list(ids):
+            return _cohort_error(400, "invalid_request", "ids must be an array of strings", field="ids")
+        if not isinstance(owner, str) or "@" not in owner:
+            return _cohort_error(400, "invalid_request", "owner must be the login email of an Amplitude user",
+                                 field="owner")
+        for flag, value in (("published", published), ("skip_invalid_ids", skip_invalid), ("skip_save", skip_save)):
+            if not isinstance(value, bool):
+                return _cohort_error(400, "invalid_request", f"{flag} must be a boolean", field=flag)
+        if body.get("cg") not in (None, "User"):
+            return _cohort_error(400, "invalid_request", "this fake supports the User count group only", field="cg")
+        if existing is not None and not (isinstance(existing, str) and existing):
+            return _cohort_error(400, "invalid_request", "existing_cohort_id must be a cohort id string",
+                                 field="existing_cohort_id")
+        if not ids:
+            return _cohort_error(400, "invalid_request", "ids must contain at least one valid id", field="ids")
+        if len(ids) > MAX_COHORT_IDS_PER_REQUEST:
+            return _cohort_error(400, "invalid_request",
+                                 f"Single requests are limited to {MAX_COHORT_IDS_PER_REQUEST:,} identifiers",
+                                 field="ids")
+        invalid = self._invalid_ids(ids, id_type)
+        rec.skipped = len(invalid)
+        bad = set(invalid)
+        valid = [i for i in ids if i not in bad]
+        sample = list(dict.fromkeys(invalid))[:INVALID_SAMPLE_SIZE]
+        if invalid and not skip_invalid:
+            return _cohort_error(400, "invalid_request", f"{len(invalid)} invalid ids (skip_invalid_ids is false)",
+                                 invalid_ids_sample=sample)
+        if not valid:
+            return _cohort_error(400, "invalid_request", "ids must contain at least one valid id",
+                                 invalid_ids_sample=sample)
+        metadata = {"matched": len(valid), "totals": len(set(valid)), "invalid_ids_sample": sample}
+        if skip_save:
+            return 200, {"cohortId": existing, "metadata": metadata}
+        if existing is None:
+            if self.cohort_delay_s > 0:
+                self._stopping.wait(self.cohort_delay_s)
+            with self._lock:
+                cohort_id = self._new_cohort_id()
+                self._cohorts[cohort_id] = self._new_cohort(name, owner, published, set(valid))
+            rec.cohort_id = cohort_id
+            return 200, {"cohortId": cohort_id, "metadata": metadata}
+        refused = self._claim(existing, rec)
+        if refused:
+            return refused
+        try:
+            if self.cohort_delay_s > 0:
+                self._stopping.wait(self.cohort_delay_s)
+            with self._lock:
+                cohort = self._cohorts[existing]
+                cohort.update(name=name, owner=owner, published=published, members=set(valid),
+                              last_mod=int(time.time()))
+        finally:
+            self._release(existing)
+        return 200, {"cohortId": existing, "metadata": metadata}
+
+    def _cohort_membership(self, body: dict, rec: CohortRequestRecord) -> tuple[int, dict]:
+        for name in ("cohort_id", "memberships"):
+            if name not in body:
+                return _cohort_error(400, "invalid_request", f"Missing required field: {name}", field=name)
+        cohort_id, memberships = body["cohort_id"], body["memberships"]
+        count_group = body.get("count_group", "User")
+        skip_invalid = body.get("skip_invalid_ids", True)
+        if not isinstance(cohort_id, str) or not cohort_id:
+            return _cohort_error(400, "invalid_request", "cohort_id must be a string", field="cohort_id")
+        if not isinstance(skip_invalid, bool):
+            return _cohort_error(400, "invalid_request", "skip_invalid_ids must be a boolean",
+                                 field="skip_invalid_ids")
+        if not isinstance(memberships, list) or not memberships:
+            return _cohort_error(400, "invalid_request", "memberships must be a non-empty array",
+                                 field="memberships")
+        for m in memberships:
+            if not isinstance(m, dict):
+                return _cohort_error(400, "invalid_request", "each membership must be an object", field="memberships")
+            if m.get("id_type") not in MEMBERSHIP_ID_TYPES:
+                hint = (" (BY_USER_ID/BY_AMP_ID are for upload; use BY_NAME for user ids)"
+                        if m.get("id_type") in UPLOAD_ID_TYPES else "")
+                return _cohort_error(400, "invalid_request",
+                                     f"Invalid id_type {m.get('id_type')!r}: expected BY_NAME or BY_ID{hint}",
+                                     field="id_type")
+            if m.get("operation") not in MEMBERSHIP_OPERATIONS:
+                return _cohort_error(400, "invalid_request",
+                                     f"Invalid operation {m.get('operation')!r}: expected ADD or REMOVE",
+                                     field="operation")
+            if not _is_str_list(m.get("ids")) or not m["ids"]:
+                return _cohort_error(400, "invalid_request", "ids must be a non-empty array of strings", field="ids")
+        if sum(len(m["ids"]) for m in memberships) > MAX_COHORT_IDS_PER_REQUEST:
+            return _cohort_error(400, "invalid_request",
+                                 f"Single requests are limited to {MAX_COHORT_IDS_PER_REQUEST:,} identifiers",
+                                 field="ids")
+        skipped = [self._invalid_ids(m["ids"], m["id_type"]) for m in memberships]
+        rec.skipped = sum(len(s) for s in skipped)
+        if rec.skipped and not skip_invalid:
+            sample = [i for s in skipped for i in s][:INVALID_SAMPLE_SIZE]
+            return _cohort_error(400, "invalid_request", f"{rec.skipped} invalid ids (skip_invalid_ids is false)",
+                                 invalid_ids_sample=sample)
+        refused = self._claim(cohort_id, rec)
+        if refused:
+            return refused
+        try:
+            with self._lock:
+                if count_group != self._cohorts[cohort_id]["count_group"]:
+                    return _cohort_error(400, "invalid_request",
+                                         f"count_group {count_group!r} does not match the cohort's",
+                                         field="count_group")
+            if self.cohort_delay_s > 0:
+                self._stopping.wait(self.cohort_delay_s)
+            with self._lock:
+                cohort = self._cohorts[cohort_id]
+                members = set(cohort["members"])
+                for m, bad in zip(memberships, skipped):
+                    change = set(m["ids"]) - set(bad)
+                    if m["operation"] == "ADD":
+                        members |= change
+                    else:
+                        members -= change
+                if len(members) > MAX_COHORT_SIZE:
+                    return _cohort_error(400, "invalid_request",
+                                         f"cohorts are limited to {MAX_COHORT_SIZE:,} members")
+                cohort["members"] = members
+                cohort["last_mod"] = int(time.time())
+        finally:
+            self._release(cohort_id)
+        results = [{"skipped_ids": list(dict.fromkeys(bad)), "id_type": m["id_type"], "operation": m["operation"]}
+                   for m, bad in zip(memberships, skipped)]
+        return 200, {"cohort_id": cohort_id, "memberships_result": results}
 
 
 def _handler_for(fake: FakeAmplitude) -> type[BaseHTTPRequestHandler]:
@@ -492,8 +902,11 @@ def _handler_for(fake: FakeAmplitude) -> type[BaseHTTPRequestHandler]:
             self._send(*fake.handle(path, self.headers, raw))
 
         def do_GET(self) -> None:
-            if urlsplit(self.path).path == "/_fake/state":
+            path = urlsplit(self.path).path
+            if path == "/_fake/state":
                 self._send(200, fake.state())
+            elif path == COHORTS_PATH or path.startswith(COHORTS_PATH + "/"):
+                self._send(*fake.handle(path, self.headers, b"", method="GET"))
             else:
                 self._send(400, {"code": 400, "error": "Invalid request path"})
 
@@ -522,9 +935,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-id-length", type=int, default=5, help="default minimum id length")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--secret-key", default="demo-secret", help="secret key for the cohort endpoints")
+    parser.add_argument("--app-id", type=int, default=123456, help="project id for cohort uploads")
+    parser.add_argument("--response-delay", type=float, default=0.0, help="seconds to wait before each answer")
     args = parser.parse_args(argv)
     fake = FakeAmplitude(api_key=args.api_key, port=args.port, min_id_length_default=args.min_id_length,
-                         fault_rate=args.fault_rate, seed=args.seed)
+                         fault_rate=args.fault_rate, seed=args.seed, secret_key=args.secret_key,
+                         app_id=args.app_id, response_delay_s=args.response_delay)
     fake.start()
     print(f"fake Amplitude listening on {fake.url} (api key {args.api_key!r}); Ctrl-C to stop", flush=True)
     try:
