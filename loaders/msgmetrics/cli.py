@@ -216,24 +216,30 @@ def _build(warehouse, run, as_of=None, full_refresh=False, select=None):
 @click.option("--dry-run-dir", type=click.Path(file_okay=False), default=None,
               help="Where --dry-run writes events.jsonl, identify.jsonl and summary.json.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--full-replace", is_flag=True,
+              help="Re-upload each Amplitude Behavioral Cohort whole instead of adding and removing members.")
 @click.pass_obj
 @_records_run("push")
-def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str) -> None:
-    """Send new events and cohort flag changes to Amplitude (configured by AMPLITUDE_* variables).
+def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str, full_replace: bool) -> None:
+    """Send new events and cohort changes to Amplitude (configured by AMPLITUDE_* variables).
+
+    Events go to HTTP V2 (or /batch for backfills), cohort flags to Identify ($set/$unset), and,
+    when AMPLITUDE_SECRET_KEY, AMPLITUDE_APP_ID and AMPLITUDE_COHORT_OWNER are set, cohort
+    membership to the Behavioral Cohorts API.
 
     Exit codes: 0 success, 1 fatal error (nothing more sent), 2 some records dead-lettered.
     """
-    result = _push(warehouse, run, dry_run, dry_run_dir, output)
+    result = _push(warehouse, run, dry_run, dry_run_dir, output, full_replace=full_replace)
     sys.exit(result.exit_code)
 
 
-def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config=None):
+def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config=None, full_replace=False):
     from .amplitude import AmplitudeConfig
     from .push import push as run_push
 
     if not dry_run and config is None:
         config = AmplitudeConfig.from_env()
-    result = run_push(warehouse, config=config, dry_run=dry_run,
+    result = run_push(warehouse, config=config, dry_run=dry_run, full_replace=full_replace,
                       output_dir=Path(dry_run_dir) if dry_run_dir else None)
     run.push_run_id = result.run_id
     run.pushed = {key: value for key, value in result.to_dict().items() if key != "samples"}
@@ -252,6 +258,13 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
         for name, n in counts.items():
             sample = ", ".join(result.samples.get(f"{op} {name}", []))
             click.echo(f"  {op} {name}: {n:,}  (e.g. {sample})")
+    api = "Behavioral Cohorts API" if result.cohorts_api else "Behavioral Cohorts API not configured"
+    for name in sorted(set(result.cohort_adds_planned) | set(result.cohort_removes_planned)):
+        adds, removes = result.cohort_adds_planned.get(name, 0), result.cohort_removes_planned.get(name, 0)
+        if adds or removes:
+            done = result.cohort_changes_accepted.get(name)
+            click.echo(f"  cohort {name}: +{adds:,} / -{removes:,} members ({api})"
+                       + (f"; accepted +{done['added']:,} / -{done['removed']:,}" if done else ""))
     if result.stale_resends:
         click.secho(f"  warning: {result.stale_resends:,} events are resends older than Amplitude's 7-day "
                     "insert_id window and may be stored twice", fg="yellow")
@@ -308,13 +321,17 @@ def _push_to_local_fake(warehouse, run):
     from .amplitude import AmplitudeConfig
     from .amplitude.fake_server import FakeAmplitude
 
-    api_key = "msgmetrics-demo-key"
-    with FakeAmplitude(api_key=api_key) as fake:
+    api_key, secret_key, app_id = "msgmetrics-demo-key", "msgmetrics-demo-secret", 100001
+    with FakeAmplitude(api_key=api_key, secret_key=secret_key, app_id=app_id) as fake:
         click.echo(f"pushing to a local fake Amplitude at {fake.url} (not the real one)", err=True)
-        result = _push(warehouse, run, config=AmplitudeConfig(api_key=api_key, ingest_url=fake.url))
+        config = AmplitudeConfig(api_key=api_key, ingest_url=fake.url, secret_key=secret_key, api_url=fake.url,
+                                 app_id=app_id, cohort_owner="demo@example.com")
+        result = _push(warehouse, run, config=config)
         click.echo(
-            f"  the fake Amplitude holds {fake.event_count:,} events and cohort flags for "
-            f"{sum(1 for props in fake.user_properties.values() if props):,} users"
+            f"  the fake Amplitude holds {fake.event_count:,} events, cohort flags for "
+            f"{sum(1 for props in fake.user_properties.values() if props):,} users and "
+            f"{len(fake.cohorts)} Behavioral Cohorts ("
+            + ", ".join(f"{c['name']}: {len(c['members']):,}" for c in fake.cohorts.values()) + ")"
         )
     return result
 

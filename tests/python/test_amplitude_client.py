@@ -490,3 +490,40 @@ def test_event_time_ms():
     assert type(event_time_ms(1_714_566_600.0)) is int
     with pytest.raises(TypeError):
         event_time_ms(True)
+
+
+# -- /batch for backfills ----------------------------------------------------------
+
+
+def test_backfills_go_to_batch_and_increments_to_httpapi(fake):
+    client = make_client(fake, batch_threshold=100)
+    send(client, [ev(i) for i in range(50)])
+    send(client, [ev(i) for i in range(1000, 1250)])
+    client.send_events([ev(i) for i in range(2000, 2010)], Sink().on_accepted, Sink().on_rejected, endpoint="batch")
+    assert fake.requests == [(HTTPAPI, 200, 50), ("/batch", 200, 250), ("/batch", 200, 10)]
+    assert fake.distinct_insert_ids == 310
+
+
+def test_batch_requests_may_exceed_one_megabyte_but_not_2000_events(fake):
+    big = "x" * 900
+    events = [ev(i, event_properties={"blob": big}) for i in range(2500)]  # ~2.5 MB in all
+    sink, _ = send(make_client(fake, batch_threshold=0), events)
+    assert [r[:2] for r in fake.requests] == [("/batch", 200), ("/batch", 200)]
+    assert [r[2] for r in fake.requests] == [2000, 500]
+    assert len(sink.accepted_ids) == 2500
+    fake.reset()
+    send(make_client(fake), events[:1500])  # the same events as an increment: 1 MB requests
+    assert all(r[0] == HTTPAPI for r in fake.requests) and len(fake.requests) >= 2
+
+
+def test_events_per_request_and_retry_settings_come_from_the_environment():
+    cfg = AmplitudeConfig.from_env({
+        "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_EVENTS_PER_REQUEST": "100", "AMPLITUDE_BATCH_THRESHOLD": "5000",
+        "AMPLITUDE_THROTTLE_HOLD_S": "15", "AMPLITUDE_MAX_RETRY_SECONDS": "120", "AMPLITUDE_TIMEOUT_S": "5",
+    })
+    assert (cfg.events_per_request, cfg.batch_threshold, cfg.throttle_hold_s, cfg.max_retry_seconds, cfg.timeout_s) == (
+        100, 5000, 15.0, 120.0, 5.0)
+    with pytest.raises(AmplitudeConfigError, match="AMPLITUDE_THROTTLE_HOLD_S"):
+        AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_THROTTLE_HOLD_S": "soon"})
+    with pytest.raises(AmplitudeConfigError, match="events_per_request"):
+        AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_EVENTS_PER_REQUEST": "5000"})

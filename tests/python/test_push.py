@@ -155,3 +155,101 @@ def test_a_resend_outside_the_7_day_insert_id_window_is_warned(warehouse, caplog
     assert attempted == len(_expected_events(warehouse))
     assert result.stale_resends == 10 and result.events_accepted == attempted
     assert "more than 7 days ago" in caplog.text
+
+
+def _cohort_config(fake):
+    return _config(fake, secret_key="test-secret", app_id=123456, cohort_owner="owner@example.com", api_url=fake.url)
+
+
+def _expected_cohorts(warehouse) -> dict[str, set[str]]:
+    members: dict[str, set[str]] = {}
+    for name, user_id in query(warehouse, "select property_name, user_id from marts.fct_amplitude_user_properties"):
+        members.setdefault(name, set()).add(user_id)
+    return members
+
+
+def _cohorts_held(fake) -> dict[str, set[str]]:
+    return {c["name"]: c["members"] for c in fake.cohorts.values() if not c["archived"]}
+
+
+def test_cohorts_are_created_once_then_only_entries_and_exits_are_sent(warehouse, demo_data):
+    from msgmetrics.amplitude import AmplitudeCohortsClient
+
+    _, manifest = demo_data
+    with FakeAmplitude(api_key=KEY) as fake:
+        first = push(Warehouse(warehouse), _cohort_config(fake))
+        assert _cohorts_held(fake) == _expected_cohorts(warehouse)
+        creates = [r for r in fake.cohort_requests if r.path.endswith("/upload")]
+        assert len(creates) == 3
+        before = len(fake.cohort_requests)
+        push(Warehouse(warehouse), _cohort_config(fake))
+        assert len(fake.cohort_requests) == before  # nothing changed: no cohort request at all
+
+        # someone adds a member by hand in Amplitude: msgmetrics must never remove it
+        engagers_id = next(cid for cid, c in fake.cohorts.items() if c["name"] == "cio_cohort_high_intent_engagers")
+        fake.add_known_users("hand-picked-user")
+        AmplitudeCohortsClient(_cohort_config(fake)).update_membership(engagers_id, add=["hand-picked-user"])
+
+        later = (datetime.fromisoformat(manifest["end"]) + timedelta(days=8)).isoformat()
+        run_cli(warehouse, "build", "--as-of", later)
+        mark = len(fake.cohort_requests)
+        second = push(Warehouse(warehouse), _cohort_config(fake))
+        changes = fake.cohort_requests[mark:]
+        expected = _expected_cohorts(warehouse)
+        held = _cohorts_held(fake)
+
+        assert held["cio_cohort_high_intent_engagers"] == expected.get("cio_cohort_high_intent_engagers", set()) | {"hand-picked-user"}
+        assert held["cio_cohort_fatigue_risk"] == expected.get("cio_cohort_fatigue_risk", set())
+        # per cohort, every ADD request comes before any REMOVE request
+        for cohort_id in {r.cohort_id for r in changes}:
+            ops = [op for r in changes if r.cohort_id == cohort_id and r.status == 200 for op, _ in r.operations]
+            assert ops == sorted(ops)  # "ADD" < "REMOVE"
+        assert second.cohort_changes_accepted["high_intent_engagers"]["removed"] > 0
+
+        fake_full = push(Warehouse(warehouse), _cohort_config(fake), full_replace=True)
+        held = _cohorts_held(fake)
+    assert first.cohorts_api and fake_full.exit_code == 0
+    # a full replace makes every non-empty cohort exactly what the marts say, hand-picked members included
+    for name, members in expected.items():
+        assert held[name] == members
+    ledger_members = {}
+    for cohort, user_id in query(warehouse, "select cohort_name, user_id from msgmetrics_ledger.amplitude_cohort_members_current"):
+        ledger_members.setdefault(f"cio_cohort_{cohort}", set()).add(user_id)
+    assert ledger_members == expected
+
+
+def test_a_push_killed_again_and_again_delivers_every_event_exactly_once(warehouse):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    expected = _expected_events(warehouse)
+    env = {**{k: v for k, v in __import__("os").environ.items() if not k.startswith("AMPLITUDE_")},
+           "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_EVENTS_PER_REQUEST": "10", "AMPLITUDE_BACKOFF_BASE_S": "0.01",
+           "AMPLITUDE_BACKOFF_MAX_S": "0.05", "AMPLITUDE_THROTTLE_HOLD_S": "0.05", "AMPLITUDE_TIMEOUT_S": "2"}
+    kills, progress = 0, []
+    with FakeAmplitude(api_key=KEY, response_delay_s=0.03, fault_rate=0.15, seed=21) as fake:
+        env["AMPLITUDE_INGEST_URL"] = fake.url
+        for _ in range(3):
+            seen = len(fake.requests)
+            proc = subprocess.Popen([sys.executable, "-m", "msgmetrics.cli", "--warehouse", str(warehouse), "push"],
+                                    cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while len(fake.requests) < seen + 4 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            _, err = proc.communicate()
+            assert proc.returncode == -signal.SIGKILL, err
+            progress.append(len(query(warehouse, "select * from msgmetrics_ledger.amplitude_events_sent")))
+        run_cli(warehouse, "push", env=env)
+        stored = [e["insert_id"] for e in fake.events]
+        flags = _flags_held(fake)
+    assert kills == 3 and progress == sorted(progress) and progress[-1] < len(expected), (kills, progress, len(expected))
+    assert sorted(stored) == sorted(expected)  # every event arrived, none twice
+    assert query(warehouse, "select count(*) from msgmetrics_ledger.amplitude_events_sent") == [(len(expected),)]
+    assert flags == _expected_flags(warehouse)

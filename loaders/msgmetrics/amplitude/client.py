@@ -55,6 +55,8 @@ HOSTS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com
 API_HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 SECRET_FIELDS = ("api_key", "secret_key")
 EVENTS_PATH = "/2/httpapi"
+BATCH_PATH = "/batch"
+MAX_BATCH_BODY_BYTES = 20_000_000  # /batch takes up to 20 MB (and the same 2000 events)
 IDENTIFY_PATH = "/identify"
 MAX_EVENTS_PER_REQUEST = 2000
 MAX_IDENTIFICATIONS_PER_REQUEST = 1000
@@ -108,6 +110,10 @@ class AmplitudeConfig:
     api_url: str | None = None
     app_id: int | None = None  # Amplitude project id, for the Behavioral Cohorts API
     cohort_owner: str | None = None  # login email of the Amplitude user who owns uploaded cohorts
+    events_per_request: int = MAX_EVENTS_PER_REQUEST  # at most 2000
+    # A push of more events than this is a backfill: it goes to /batch (20 MB, 1000 eps per user)
+    # instead of /2/httpapi (1 MB, 30 eps per user).
+    batch_threshold: int = 10_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -124,6 +130,8 @@ class AmplitudeConfig:
             raise AmplitudeConfigError(
                 f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {self.min_id_length!r}"
             )
+        if not 1 <= self.events_per_request <= MAX_EVENTS_PER_REQUEST:
+            raise AmplitudeConfigError(f"events_per_request must be 1..{MAX_EVENTS_PER_REQUEST}, got {self.events_per_request}")
         if self.timeout_s <= 0 or self.max_retry_seconds < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise AmplitudeConfigError("timeout_s must be > 0 and retry/backoff settings >= 0")
         if self.app_id is not None and (
@@ -196,8 +204,27 @@ class AmplitudeConfig:
                 raise AmplitudeConfigError(
                     f"AMPLITUDE_MIN_ID_LENGTH must be a positive integer, got {raw_min!r}"
                 ) from None
+        for env_name, field_name, kind in _TUNING_ENV:
+            raw = (environ.get(env_name) or "").strip()
+            if raw:
+                try:
+                    values[field_name] = kind(raw)
+                except ValueError:
+                    raise AmplitudeConfigError(f"{env_name} must be a number, got {raw!r}") from None
         values.update(overrides)
         return cls(**values)
+
+
+# Optional tuning from the environment: (variable, AmplitudeConfig field, type).
+_TUNING_ENV = (
+    ("AMPLITUDE_TIMEOUT_S", "timeout_s", float),
+    ("AMPLITUDE_MAX_RETRY_SECONDS", "max_retry_seconds", float),
+    ("AMPLITUDE_BACKOFF_BASE_S", "backoff_base_s", float),
+    ("AMPLITUDE_BACKOFF_MAX_S", "backoff_max_s", float),
+    ("AMPLITUDE_THROTTLE_HOLD_S", "throttle_hold_s", float),
+    ("AMPLITUDE_EVENTS_PER_REQUEST", "events_per_request", int),
+    ("AMPLITUDE_BATCH_THRESHOLD", "batch_threshold", int),
+)
 
 
 @dataclass
@@ -235,6 +262,7 @@ class _Endpoint:
 
     path: str
     max_items: int
+    max_bytes: int
     prefix: str
     suffix: str
     sep: str
@@ -289,14 +317,22 @@ class AmplitudeClient:
 
     # -- public API -------------------------------------------------------
 
-    def send_events(self, events: list[dict], on_accepted: Accepted, on_rejected: Rejected) -> SendReport:
-        """POST events to ``/2/httpapi`` in requests of <= 2000 events and <= 1 MB."""
+    def send_events(
+        self, events: list[dict], on_accepted: Accepted, on_rejected: Rejected, endpoint: str = "auto"
+    ) -> SendReport:
+        """POST events in requests of <= events_per_request (2000) events: to ``/2/httpapi``
+        (<= 1 MB) for small increments, to ``/batch`` (<= 20 MB) for backfills. ``endpoint``:
+        "auto" (``/batch`` when there are more than ``batch_threshold`` events), "httpapi" or "batch"."""
+        if endpoint not in ("auto", "httpapi", "batch"):
+            raise ValueError(f"endpoint must be auto, httpapi or batch, got {endpoint!r}")
+        use_batch = endpoint == "batch" or (endpoint == "auto" and len(events) > self.config.batch_threshold)
         options = ""
         if self.config.min_id_length is not None:
             options = f',"options":{{"min_id_length":{self.config.min_id_length}}}'
         ep = _Endpoint(
-            path=EVENTS_PATH,
-            max_items=MAX_EVENTS_PER_REQUEST,
+            path=BATCH_PATH if use_batch else EVENTS_PATH,
+            max_items=self.config.events_per_request,
+            max_bytes=MAX_BATCH_BODY_BYTES if use_batch else MAX_BODY_BYTES,
             prefix='{"api_key":' + json.dumps(self.config.api_key) + options + ',"events":[',
             suffix="]}",
             sep=",",
@@ -314,6 +350,7 @@ class AmplitudeClient:
         ep = _Endpoint(
             path=IDENTIFY_PATH,
             max_items=MAX_IDENTIFICATIONS_PER_REQUEST,
+            max_bytes=MAX_BODY_BYTES,
             prefix=prefix + "&identification=" + quote_plus("["),
             suffix=quote_plus("]"),
             sep=quote_plus(","),
@@ -460,8 +497,8 @@ class _Delivery:
             except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
                 self._reject([record], f"not JSON-serialisable: {exc} (convert with jsonsafe.to_json_safe)")
                 continue
-            if self.ep.overhead + size > MAX_BODY_BYTES:
-                self._reject([record], f"too large: {size} bytes, over the {MAX_BODY_BYTES} byte request limit")
+            if self.ep.overhead + size > self.ep.max_bytes:
+                self._reject([record], f"too large: {size} bytes, over the {self.ep.max_bytes} byte request limit")
                 continue
             items.append(_Item(record, piece, size))
         return items
@@ -472,7 +509,7 @@ class _Delivery:
         size = self.ep.overhead
         for it in items:
             extra = it.size + (len(self.ep.sep) if chunk else 0)
-            if chunk and (len(chunk) >= self.ep.max_items or size + extra > MAX_BODY_BYTES):
+            if chunk and (len(chunk) >= self.ep.max_items or size + extra > self.ep.max_bytes):
                 chunks.append(chunk)
                 chunk, size, extra = [], self.ep.overhead, it.size
             chunk.append(it)
@@ -485,7 +522,7 @@ class _Delivery:
 
     def _send(self, chunk: list[_Item]) -> None:
         body = self.ep.body(chunk)
-        if len(body) > MAX_BODY_BYTES:  # packing keeps this from happening; measure anyway
+        if len(body) > self.ep.max_bytes:  # packing keeps this from happening; measure anyway
             self._split(chunk, f"body of {len(body)} bytes")
             return
         status, payload = self.client._post(self.ep.path, body, self.ep.content_type, self.report)

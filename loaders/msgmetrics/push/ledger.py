@@ -55,6 +55,31 @@ from (
     from {S}.amplitude_user_property_log
 ) where rn = 1 and operation = 'set';
 
+-- Amplitude Behavioral Cohorts msgmetrics created (one per msgmetrics cohort), and every
+-- membership change Amplitude accepted; the members msgmetrics added are the current state.
+create table if not exists {S}.amplitude_cohorts (
+    cohort_name varchar primary key,
+    amplitude_cohort_id varchar,
+    amplitude_name varchar,
+    created_at timestamp,
+    run_id varchar
+);
+
+create table if not exists {S}.amplitude_cohort_membership_log (
+    cohort_name varchar,
+    user_id varchar,
+    operation varchar,
+    accepted_at timestamp,
+    run_id varchar
+);
+
+create or replace view {S}.amplitude_cohort_members_current as
+select cohort_name, user_id, accepted_at as added_at, run_id
+from (
+    select *, row_number() over (partition by cohort_name, user_id order by accepted_at desc, operation) as rn
+    from {S}.amplitude_cohort_membership_log
+) where rn = 1 and operation = 'add';
+
 -- Records Amplitude refused for good (400 with their index, oversized, quota), with the reason.
 create table if not exists {S}.amplitude_dead_letters (
     kind varchar,
@@ -85,6 +110,11 @@ create table if not exists {S}.push_runs (
 """
 
 
+def _insert_many(con, sql: str, rows: list) -> None:
+    if rows:  # DuckDB's executemany refuses an empty list
+        con.executemany(sql, rows)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -95,7 +125,8 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 def record_events(con, events: list[dict], run_id: str) -> None:
     now = utcnow()
-    con.executemany(
+    _insert_many(
+        con,
         f"insert into {S}.amplitude_events_sent values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
         [
             (e["insert_id"], e["event_properties"].get("cio_event_id"), e["user_id"], e["event_type"], e["time"], now, run_id)
@@ -106,7 +137,8 @@ def record_events(con, events: list[dict], run_id: str) -> None:
 
 def record_attempts(con, events: list[dict], run_id: str) -> None:
     now = utcnow()
-    con.executemany(
+    _insert_many(
+        con,
         f"insert into {S}.amplitude_events_attempted values (?, ?, ?) on conflict do nothing",
         [(e["insert_id"], now, run_id) for e in events],
     )
@@ -119,14 +151,31 @@ def record_identifications(con, identifications: list[dict], run_id: str) -> Non
         ops = ident["user_properties"]
         rows += [(ident["user_id"], name, "set", now, run_id) for name in ops.get("$set", {})]
         rows += [(ident["user_id"], name, "unset", now, run_id) for name in ops.get("$unset", {})]
-    con.executemany(f"insert into {S}.amplitude_user_property_log values (?, ?, ?, ?, ?)", rows)
+    _insert_many(con, f"insert into {S}.amplitude_user_property_log values (?, ?, ?, ?, ?)", rows)
+
+
+def record_cohort(con, cohort_name: str, amplitude_cohort_id: str, amplitude_name: str, run_id: str) -> None:
+    con.execute(
+        f"insert or replace into {S}.amplitude_cohorts values (?, ?, ?, ?, ?)",
+        [cohort_name, amplitude_cohort_id, amplitude_name, utcnow(), run_id],
+    )
+
+
+def record_membership(con, cohort_name: str, user_ids, operation: str, run_id: str) -> None:
+    now = utcnow()
+    _insert_many(
+        con,
+        f"insert into {S}.amplitude_cohort_membership_log values (?, ?, ?, ?, ?)",
+        [(cohort_name, user_id, operation, now, run_id) for user_id in user_ids],
+    )
 
 
 def record_dead_letters(con, kind: str, records: list[dict], key: str, reason: str, run_id: str) -> None:
     import json
 
     now = utcnow()
-    con.executemany(
+    _insert_many(
+        con,
         f"insert into {S}.amplitude_dead_letters values (?, ?, ?, ?, ?, ?)",
         [(kind, r.get(key), json.dumps(r, default=str), reason, now, run_id) for r in records],
     )

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import duckdb
 
-from ..amplitude import AmplitudeClient, AmplitudeConfig, AmplitudeError
+from ..amplitude import AmplitudeClient, AmplitudeCohortsClient, AmplitudeConfig, AmplitudeError
 from ..settings import Warehouse
 from ..writer_lock import writer_lock
 from . import ledger
+from .cohort_sync import plan_cohorts, sync_cohorts
 from .payloads import event_payload, identifications
 from .plan import check_marts_exist, compute_plan
 
@@ -41,6 +42,10 @@ class PushResult:
     events_by_type: dict[str, int] = field(default_factory=dict)
     sets_by_property: dict[str, int] = field(default_factory=dict)
     unsets_by_property: dict[str, int] = field(default_factory=dict)
+    cohorts_api: bool = False  # Behavioral Cohorts configured (secret key, app id, owner)
+    cohort_adds_planned: dict[str, int] = field(default_factory=dict)
+    cohort_removes_planned: dict[str, int] = field(default_factory=dict)
+    cohort_changes_accepted: dict[str, dict[str, int]] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
     output_dir: str | None = None
 
@@ -62,7 +67,7 @@ def _samples(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def _write_dry_run(directory: Path, events: list[dict], idents: list[dict], result: PushResult) -> None:
+def _write_dry_run(directory: Path, events: list[dict], idents: list[dict], cohorts, result: PushResult) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "events.jsonl", "w") as f:
         for event in events:
@@ -70,6 +75,9 @@ def _write_dry_run(directory: Path, events: list[dict], idents: list[dict], resu
     with open(directory / "identify.jsonl", "w") as f:
         for ident in idents:
             f.write(json.dumps(ident, sort_keys=True) + "\n")
+    (directory / "cohorts.json").write_text(json.dumps(
+        {c.cohort_name: {"amplitude_name": c.amplitude_name, "add": c.adds, "remove": c.removes} for c in cohorts},
+        indent=2, sort_keys=True))
     (directory / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
 
 
@@ -101,11 +109,18 @@ def push(
     dry_run: bool = False,
     output_dir: Path | None = None,
     client: AmplitudeClient | None = None,
+    cohorts_client: AmplitudeCohortsClient | None = None,
+    full_replace: bool = False,
 ) -> PushResult:
-    """Send what the ledger does not have yet. With dry_run, only compute and write it."""
+    """Send what the ledger does not have yet. With dry_run, only compute and write it.
+
+    Cohorts also go to Amplitude's Behavioral Cohorts API when the config has a secret
+    key, app id and owner (or a cohorts_client is given); full_replace re-uploads each
+    cohort whole instead of adding and removing members."""
     run_id = ledger.utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     target = "dry-run" if dry_run else (config.base_url if config else client.config.base_url)
     result = PushResult(run_id=run_id, dry_run=dry_run, target=target)
+    result.cohorts_api = cohorts_client is not None or bool(config and config.cohorts_enabled)
     started_at = ledger.utcnow()
     with writer_lock(warehouse, "push"):
         con = duckdb.connect(str(warehouse.path))
@@ -128,6 +143,9 @@ def push(
             result.events_by_type = dict(sorted(Counter(e["event_type"] for e in events).items()))
             result.sets_by_property = dict(sorted(Counter(n for _, n in plan.property_sets).items()))
             result.unsets_by_property = dict(sorted(Counter(n for _, n in plan.property_unsets).items()))
+            cohort_changes = plan_cohorts(con)
+            result.cohort_adds_planned = {c.cohort_name: len(c.adds) for c in cohort_changes}
+            result.cohort_removes_planned = {c.cohort_name: len(c.removes) for c in cohort_changes}
             result.samples = {
                 **{f"$set {k}": v for k, v in _samples(plan.property_sets).items()},
                 **{f"$unset {k}": v for k, v in _samples(plan.property_unsets).items()},
@@ -135,10 +153,15 @@ def push(
             if dry_run:
                 directory = output_dir or warehouse.path.parent / "dry_run" / run_id
                 result.output_dir = str(directory)
-                _write_dry_run(directory, events, idents, result)
+                _write_dry_run(directory, events, idents, cohort_changes, result)
                 _record_run(con, result, started_at, "dry_run", None)
                 return result
             _send(con, client or AmplitudeClient(config), events, idents, result)
+            if result.cohorts_api:
+                result.cohort_changes_accepted = sync_cohorts(
+                    con, cohorts_client or AmplitudeCohortsClient(config), cohort_changes, run_id,
+                    full_replace, lambda write: _in_transaction(con, write),
+                )
             _record_run(con, result, started_at, "partial" if result.exit_code else "success", None)
             return result
         except AmplitudeError as exc:

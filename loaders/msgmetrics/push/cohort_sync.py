@@ -1,0 +1,92 @@
+"""Cohort membership as Amplitude Behavioral Cohorts: create each cohort once, then ADD
+the people who entered and REMOVE those who left (only members msgmetrics added),
+one request after another per cohort. The ledger is written per accepted request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..amplitude.cohorts import AmplitudeCohortsClient
+from ..settings import LEDGER_SCHEMA as S
+from . import ledger
+
+log = logging.getLogger(__name__)
+MARTS = "marts"
+
+
+@dataclass
+class CohortChange:
+    cohort_name: str
+    amplitude_name: str  # the cohort's name in Amplitude (the user property name)
+    amplitude_cohort_id: str | None
+    desired: list[str] = field(default_factory=list)
+    adds: list[str] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+
+
+def plan_cohorts(con) -> list[CohortChange]:
+    """Per cohort: who should be in it, who to add and who to remove (marts vs ledger)."""
+    desired: dict[str, tuple[str, list[str]]] = {}
+    for cohort_name, amplitude_name, user_id in con.execute(
+        f"select cohort_name, property_name, user_id from {MARTS}.fct_amplitude_user_properties order by 1, 3"
+    ).fetchall():
+        desired.setdefault(cohort_name, (amplitude_name, []))[1].append(user_id)
+    current: dict[str, set[str]] = {}
+    for cohort_name, user_id in con.execute(f"select cohort_name, user_id from {S}.amplitude_cohort_members_current").fetchall():
+        current.setdefault(cohort_name, set()).add(user_id)
+    known = dict(con.execute(f"select cohort_name, amplitude_cohort_id from {S}.amplitude_cohorts").fetchall())
+    names = dict(con.execute(f"select cohort_name, amplitude_name from {S}.amplitude_cohorts").fetchall())
+    changes = []
+    for cohort_name in sorted(set(desired) | set(current)):
+        amplitude_name, members = desired.get(cohort_name, (names.get(cohort_name), []))
+        now_in = current.get(cohort_name, set())
+        changes.append(CohortChange(
+            cohort_name=cohort_name,
+            amplitude_name=amplitude_name,
+            amplitude_cohort_id=known.get(cohort_name),
+            desired=members,
+            adds=[u for u in members if u not in now_in],
+            removes=sorted(now_in - set(members)),
+        ))
+    return changes
+
+
+def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange], run_id: str,
+                 full_replace: bool, in_transaction) -> dict[str, dict[str, int]]:
+    """Apply the changes; returns per cohort the members added and removed (accepted)."""
+    done: dict[str, dict[str, int]] = {}
+    for change in changes:
+        counts = done.setdefault(change.cohort_name, {"added": 0, "removed": 0})
+        cohort_id = change.amplitude_cohort_id or client.find_cohort_id(change.amplitude_name)
+        if cohort_id is None or (full_replace and change.desired):
+            if not change.desired:
+                log.info("cohort %s has no members yet: created in Amplitude once it has one", change.cohort_name)
+                continue
+            # create (Amplitude rejects an empty upload), or replace the whole membership
+            cohort_id = client.upload(change.amplitude_name, change.desired, existing_cohort_id=cohort_id)
+
+            def record_upload(change=change, cohort_id=cohort_id):
+                ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, run_id)
+                ledger.record_membership(con, change.cohort_name, change.adds, "add", run_id)
+                ledger.record_membership(con, change.cohort_name, change.removes, "remove", run_id)
+
+            in_transaction(record_upload)
+            counts["added"] += len(change.adds)
+            counts["removed"] += len(change.removes)
+            continue
+        if change.amplitude_cohort_id is None:  # found by name: remember it
+            in_transaction(lambda: ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, run_id))
+
+        def added(ids, change=change, counts=counts):
+            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "add", run_id))
+            counts["added"] += len(ids)
+
+        def removed(ids, change=change, counts=counts):
+            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "remove", run_id))
+            counts["removed"] += len(ids)
+
+        if change.adds or change.removes:
+            client.update_membership(cohort_id, add=change.adds, remove=change.removes,
+                                     on_added=added, on_removed=removed)
+    return done
