@@ -72,3 +72,12 @@ def test_demo_prints_cohort_sizes_equal_to_sql_counts(tmp_path):
     assert printed == counted and len(printed) == 3
     assert "the fake Amplitude holds" in proc.stdout
     assert re.search(r"quarantined \d+:", proc.stdout)
+
+
+def test_build_works_before_any_orders_are_loaded(tmp_path, demo_data):
+    data_dir, manifest = demo_data
+    warehouse = tmp_path / "w.duckdb"
+    run_cli(warehouse, "load", "webhooks", str(data_dir / "webhooks"))
+    run_cli(warehouse, "build", "--as-of", manifest["end"])
+    assert query(warehouse, "select count(*) from staging.stg_shop__orders") == [(0,)]
+    assert query(warehouse, "select count(*) from marts.cohort_membership")[0][0] > 0

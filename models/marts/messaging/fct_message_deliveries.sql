@@ -1,11 +1,20 @@
 -- One row per delivery (one message sent to one person) with the time each metric
--- was first reached and was_* flags.
+-- was first reached and was_* flags. Incremental: a build recomputes only the deliveries
+-- that received events since the last one (from all of their events, late ones included).
+{{ config(materialized='incremental', unique_key='delivery_id', on_schema_change='append_new_columns') }}
+
 with
 
 events as (
 
     select * from {{ ref('fct_message_events') }}
     where delivery_id is not null
+    {% if is_incremental() %}
+        and delivery_id in (
+            select delivery_id from {{ ref('fct_message_events') }}
+            where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
+        )
+    {% endif %}
 
 ),
 
@@ -39,7 +48,8 @@ final as (
         sum(case when is_human_click then 1 else 0 end) as human_click_count,
         sum(case when metric = 'clicked' and is_machine then 1 else 0 end) as machine_click_count,
         min(occurred_at) as first_event_at,
-        max(occurred_at) as last_event_at
+        max(occurred_at) as last_event_at,
+        max(loaded_at) as last_loaded_at
     from events
     group by delivery_id
 

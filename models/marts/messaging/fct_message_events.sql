@@ -1,9 +1,14 @@
 -- One row per Customer.io message or profile event (deduplicated on event_id).
+{{ config(materialized='incremental', unique_key='event_id', on_schema_change='append_new_columns') }}
+
 with
 
 events as (
 
     select * from {{ ref('stg_customerio__message_events') }}
+    {% if is_incremental() %}
+    where loaded_at > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
+    {% endif %}
 
 ),
 

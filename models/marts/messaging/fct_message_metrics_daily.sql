@@ -1,11 +1,21 @@
 -- Message metrics per day (of the event, UTC) x channel x parent message x action.
 -- "Unique" counts count deliveries, so a person clicking three times counts once.
+-- Incremental on the event clock: a build recomputes the days that received events since
+-- the last one (late events land on their own, older, day).
+{{ config(materialized='incremental', unique_key='metrics_daily_key', on_schema_change='append_new_columns') }}
+
 with
 
 events as (
 
     select * from {{ ref('fct_message_events') }}
     where delivery_id is not null
+    {% if is_incremental() %}
+        and occurred_on in (
+            select distinct occurred_on from {{ ref('fct_message_events') }}
+            where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
+        )
+    {% endif %}
 
 ),
 
@@ -26,7 +36,8 @@ daily as (
         sum(case when metric = 'clicked' and is_machine then 1 else 0 end) as machine_clicks,
         count(distinct case when metric = 'bounced' then delivery_id end) as bounces,
         count(distinct case when metric = 'unsubscribed' then delivery_id end) as unsubscribes,
-        count(distinct case when metric = 'converted' then delivery_id end) as conversions
+        count(distinct case when metric = 'converted' then delivery_id end) as conversions,
+        max(loaded_at) as last_loaded_at
     from events
     group by occurred_on, channel, parent_type, parent_id, action_id
 

@@ -1,8 +1,15 @@
+{{ config(materialized='incremental', unique_key='event_id', on_schema_change='append_new_columns') }}
+
 with
 
 source as (
 
     select * from {{ source('customerio', 'webhook_events') }}
+    {% if is_incremental() %}
+    -- only what loads since the last build brought: a reloaded or late event has a new
+    -- _loaded_at whatever its event time, so no lateness is ever missed
+    where {{ to_utc_timestamp('_loaded_at') }} > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
+    {% endif %}
 
 ),
 
