@@ -32,7 +32,7 @@ final as (
             {{ dbt.concat(['events.object_type', "' '", 'events.metric']) }}
         ) as event_type,
         events.occurred_at,
-        {{ dbt.datediff("cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")", 'events.occurred_at', 'millisecond') }} as time_ms,
+        cast({{ dbt.datediff("cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")", 'events.occurred_at', 'millisecond') }} as {{ dbt.type_bigint() }}) as time_ms,
         events.channel,
         events.metric,
         events.delivery_id,
