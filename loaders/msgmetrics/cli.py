@@ -381,6 +381,24 @@ def status(warehouse, limit: int, output: str) -> None:
         click.echo("  ".join(parts))
 
 
+# ---------------------------------------------------------------- report
+@main.command()
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write (default: report.html beside the warehouse).")
+@click.pass_obj
+def report(warehouse, out_file: str | None) -> None:
+    """Write one self-contained HTML report: cohorts, funnels, machine opens, freshness, runs.
+
+    Opens the warehouse read-only and takes no writer lock; DuckDB still refuses a read-only
+    open while a load, build or push holds the file, so run it when they have finished.
+    """
+    from .report import build_report
+
+    out = Path(out_file) if out_file else warehouse.path.parent / "report.html"
+    written = build_report(warehouse.path, out)
+    click.echo(f"report written to {written} (one HTML file; opens offline in any browser)")
+
+
 @main.command("fake-amplitude")
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--api-key", default="msgmetrics-demo-key", show_default=True)

@@ -1,0 +1,343 @@
+"""`msgmetrics report`: one self-contained HTML file, checked as text and in a real headless Chromium.
+
+The demo warehouse is generated once per session through the real CLI (`msgmetrics demo`, which
+also pushes to the local fake Amplitude, so the ledger has a run and cohort entries). Tests that
+change a warehouse work on a copy. The browser tests need Debian's `chromium` at /usr/bin/chromium
+and fail (not skip) without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from msgmetrics.report import WarehouseBusy, build_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHARTS = ("cohort-sizes", "cohort-changes", "funnel-channel", "funnel-parent-type", "machine-opens",
+          "machine-clicks", "identity-coverage", "freshness", "runs", "daily-volume", "daily-clicks")
+SECTIONS = ("cohorts", "entries-exits", "funnels", "machine-human", "identity", "freshness", "runs", "daily-volume")
+SOURCES = ("marts.cohort_membership", "msgmetrics_ledger.amplitude_user_property_log", "marts.fct_message_deliveries",
+           "marts.fct_message_events", "marts.rpt_identity_coverage", "msgmetrics_ledger.runs",
+           "marts.fct_message_metrics_daily")
+# Okabe-Ito colours the charts fill bars with; a real render has large areas of each.
+BLUE, ORANGE, GREEN = (0x00, 0x72, 0xB2), (0xE6, 0x9F, 0x00), (0x00, 0x9E, 0x73)
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """`msgmetrics demo --people 200 --days 30`: loaded, built and pushed to the local fake Amplitude."""
+    root = tmp_path_factory.mktemp("report_demo")
+    warehouse = root / "msgmetrics.duckdb"
+    run_cli(warehouse, "demo", "--people", "200", "--days", "30", "--out", str(root / "data"))
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def report(demo_warehouse, tmp_path_factory) -> tuple[Path, str]:
+    out = build_report(demo_warehouse, tmp_path_factory.mktemp("report") / "report.html")
+    return out, out.read_text(encoding="utf-8")
+
+
+def copy_of(warehouse: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse, target)
+    return target
+
+
+def figure(html: str, chart_id: str) -> str:
+    match = re.search(rf'<figure class="chart" data-chart="{chart_id}".*?</figure>', html, re.S)
+    assert match, f"no chart {chart_id}"
+    return match.group(0)
+
+
+def section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section class="report" id="{section_id}".*?</section>', html, re.S)
+    assert match, f"no section {section_id}"
+    return match.group(0)
+
+
+def fetch(warehouse: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- structure, without a browser
+def test_every_section_has_its_chart_and_caption(report, demo_warehouse):
+    path, html = report
+    assert html.startswith("<!DOCTYPE html>") and path.name == "report.html"
+    assert str(demo_warehouse.resolve()) in html and "generated 20" in html  # header: warehouse and time
+    toc = re.search(r'<nav class="toc".*?</nav>', html, re.S).group(0)
+    for section_id in SECTIONS:
+        assert f'href="#{section_id}"' in toc
+        assert f'data-status="ok"' in section(html, section_id), section_id
+    assert 'class="section-error"' not in html
+    assert re.findall(r'data-chart="([\w-]+)"', html) == list(CHARTS)
+    assert html.count("<svg") == len(CHARTS) and f'data-expected-charts="{len(CHARTS)}"' in html
+    for chart_id in CHARTS:
+        fig = figure(html, chart_id)
+        assert re.search(r'<svg [^>]*role="img" aria-labelledby="chart-\d+-title chart-\d+-desc"', fig), chart_id
+        assert re.search(r"<title id=\"chart-\d+-title\">[^<]+</title><desc id=\"chart-\d+-desc\">[^<]+</desc>", fig)
+        assert "<figcaption>" in fig and "Source: <code>" in fig, chart_id
+        marks = re.findall(r"<(?:rect|circle|polyline)[^>]*><title>[^<]+</title>", fig)  # data marks with a tooltip
+        assert marks, f"{chart_id} draws nothing"
+    for source in SOURCES:
+        assert f"<code>{source}</code>" in html, source
+    # the one optional chart: there is no cohort history table in the demo, so a note says what to build
+    assert 'data-nodata="cohort-history"' in html and "marts.cohort_sizes_daily(day, cohort_name, members)" in html
+
+
+def test_the_file_is_self_contained(report):
+    _, html = report
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert not re.search(r"<script[^>]*\bsrc\s*=", html, re.I)
+    assert not re.search(r"<link\b", html, re.I) and "@import" not in html and "url(" not in html
+    assert not re.search(r"\bsrc\s*=", html, re.I)  # no images, frames or scripts from anywhere
+    assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', html))  # only in-page links
+    assert html.count("<script>") == 1 and html.count("<style>") == 1
+
+
+def test_numbers_match_the_marts(report, demo_warehouse):
+    _, html = report
+    cohorts = figure(html, "cohort-sizes")
+    for name, members, pushable in fetch(demo_warehouse, """
+            select cohort_name, count(*), count(amplitude_user_id) from marts.cohort_membership group by 1"""):
+        assert f"{name} {members:,} ({pushable:,} with an Amplitude user id)" in cohorts
+    email = fetch(demo_warehouse, """
+        select count(*) filter (where was_delivered), count(*) filter (where was_delivered and was_human_opened),
+               count(*) filter (where was_delivered and was_human_clicked)
+        from marts.fct_message_deliveries where channel = 'email'""")[0]
+    assert f"email: {email[0]:,} delivered, {email[1]:,} human opens" in figure(html, "funnel-channel")
+    entries = fetch(demo_warehouse, "select property_name, count(*) from msgmetrics_ledger.amplitude_user_property_log "
+                                    "where operation = 'set' group by 1")
+    assert entries
+    for prop, n in entries:
+        cohort = prop.removeprefix("cio_cohort_")
+        assert f'<td>{cohort}</td><td class="num">{n:,}</td>' in section(html, "entries-exits"), cohort
+    resolved, total = fetch(demo_warehouse, "select sum(n) filter (where is_resolved), sum(n) "
+                                            "from marts.rpt_identity_coverage where measure = 'people'")[0]
+    assert f"people: {resolved:,} of {total:,} resolved" in figure(html, "identity-coverage")
+    sends = fetch(demo_warehouse, "select sum(sends) from marts.fct_message_metrics_daily")[0][0]
+    assert f"{sends:,} sends" in figure(html, "daily-volume")
+    (command,) = fetch(demo_warehouse, "select command from msgmetrics_ledger.runs")[0]
+    assert command == "demo" and "demo · " in figure(html, "runs") and ">success<" in section(html, "runs")
+
+
+def test_freshness_badges_follow_the_thresholds(demo_warehouse, tmp_path):
+    newest_event, as_of = fetch(demo_warehouse, "select (select max(occurred_at) from marts.fct_message_events), "
+                                                "(select max(as_of) from marts.cohort_membership)")[0]
+
+    def level(now, **thresholds) -> str:
+        html = build_report(demo_warehouse, tmp_path / "r.html", now=now, **thresholds).read_text()
+        row = re.search(r"<td>newest event</td>.*?data-level=\"(\w+)\"", html, re.S)
+        return row.group(1)
+
+    assert level(newest_event + timedelta(hours=2)) == "green"
+    assert level(newest_event + timedelta(hours=30)) == "amber"  # default: amber after 24 h
+    assert level(newest_event + timedelta(hours=73)) == "red"  # default: red after 72 h
+    assert level(newest_event + timedelta(hours=2), amber_after=timedelta(hours=1),
+                 red_after=timedelta(hours=3)) == "amber"
+    html = build_report(demo_warehouse, tmp_path / "r.html", now=as_of + timedelta(days=30)).read_text()
+    assert 'data-level="red"' in re.search(r'<header class="top">.*?</header>', html, re.S).group(0)
+    with pytest.raises(ValueError):
+        build_report(demo_warehouse, tmp_path / "r.html", amber_after=timedelta(hours=5), red_after=timedelta(hours=1))
+
+
+def test_history_and_exits_are_drawn_when_present(demo_warehouse, tmp_path):
+    warehouse = copy_of(demo_warehouse, tmp_path)
+    con = duckdb.connect(str(warehouse))
+    con.execute("""
+        create table marts.cohort_sizes_daily as
+        select cast(d as date) as day, c as cohort_name, 10 + cast(extract(day from d) as integer) as members
+        from range(timestamp '2026-10-01', timestamp '2026-10-15', interval 1 day) t(d),
+             (values ('fatigue_risk'), ('sms_clickers_14d')) v(c)""")
+    con.execute("""
+        insert into msgmetrics_ledger.amplitude_user_property_log
+        select 'user-' || i, 'cio_cohort_fatigue_risk', 'unset', timestamp '2026-11-02 09:00' + to_days(cast(i % 3 as integer)), 'r'
+        from range(7) t(i)""")
+    con.close()
+    html = build_report(warehouse, tmp_path / "r.html").read_text()
+    history = figure(html, "cohort-history")
+    assert "marts.cohort_sizes_daily" in history and history.count("<polyline") == 2
+    assert "2026-10-01" in history and "fatigue_risk: 24" in history  # Oct 14: 10 + 14
+    changes = section(html, "entries-exits")
+    assert "fatigue_risk exits: 3" in changes and "<td class=\"num\">7</td>" in changes  # 3 + 2 + 2 exits
+    assert 'fill-opacity="0.5"' in figure(html, "cohort-changes")
+    assert len(re.findall(r'data-chart="', html)) == len(CHARTS) + 1
+
+
+def test_a_warehouse_without_marts_gets_notes_not_a_crash(tmp_path):
+    warehouse = tmp_path / "empty.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    html = build_report(warehouse, tmp_path / "r.html").read_text()
+    for section_id in SECTIONS:
+        assert 'data-status="empty"' in section(html, section_id), section_id
+    assert "<svg" not in html and 'class="section-error"' not in html and 'data-expected-charts="0"' in html
+    assert "No data yet: <code>marts.cohort_membership</code> does not exist: run <code>msgmetrics build</code>" in html
+    assert "nothing was pushed to Amplitude yet: run <code>msgmetrics push</code>" in section(html, "entries-exits")
+    assert "no runs recorded yet" in section(html, "runs") and "overall: unknown" in html
+
+
+def test_empty_tables_get_notes_not_a_crash(demo_warehouse, tmp_path):
+    warehouse = copy_of(demo_warehouse, tmp_path)
+    con = duckdb.connect(str(warehouse))
+    for table in ("marts.cohort_membership", "msgmetrics_ledger.amplitude_user_property_log",
+                  "marts.fct_message_deliveries", "marts.fct_message_events", "marts.rpt_identity_coverage",
+                  "msgmetrics_ledger.runs", "marts.fct_message_metrics_daily"):
+        con.execute(f"delete from {table}")
+    con.close()
+    html = build_report(warehouse, tmp_path / "r.html").read_text()
+    assert "<svg" not in html and 'class="section-error"' not in html
+    for section_id in SECTIONS:
+        assert 'data-status="empty"' in section(html, section_id), section_id
+    assert html.count("is empty") >= 6
+
+
+def test_a_broken_table_costs_one_section_not_the_page(demo_warehouse, tmp_path):
+    warehouse = copy_of(demo_warehouse, tmp_path)
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table marts.rpt_identity_coverage drop column outcome")  # schema drift
+    con.close()
+    html = build_report(warehouse, tmp_path / "r.html").read_text()
+    identity = section(html, "identity")
+    assert "marts.rpt_identity_coverage</code> exists but it has no column(s) outcome" in identity
+    assert len(re.findall(r'data-chart="', html)) == len(CHARTS) - 1
+
+
+def test_read_only_and_refused_while_a_writer_holds_the_file(demo_warehouse, tmp_path):
+    warehouse = copy_of(demo_warehouse, tmp_path)
+    before = hashlib.sha256(warehouse.read_bytes()).hexdigest()
+    reader = duckdb.connect(str(warehouse), read_only=True)  # other readers are fine
+    try:
+        build_report(warehouse, tmp_path / "r.html")
+    finally:
+        reader.close()
+    assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == before  # nothing written
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+                               "time.sleep(60)", str(warehouse)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseBusy, match="another process is writing it"):
+            build_report(warehouse, tmp_path / "r2.html")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not (tmp_path / "r2.html").exists()
+    with pytest.raises(FileNotFoundError, match="no warehouse at"):
+        build_report(tmp_path / "nope.duckdb", tmp_path / "r3.html")
+
+
+# ---------------------------------------------------------------- in a real headless Chromium
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` "
+                    "(apt-get update && apt-get install -y --no-install-recommends chromium) to run the browser tests")
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"chromium exited {proc.returncode}: {proc.stderr[-2000:]}"
+    return proc
+
+
+def test_chromium_renders_every_chart(report, tmp_path):
+    path, html = report
+    dom = chromium(tmp_path, "--window-size=1280,4000", "--dump-dom", path.as_uri()).stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert 'data-rendered="ok"' in body, body  # the inline check ran: every chart's SVG has geometry, no JS error
+    assert f'data-charts-rendered="{len(CHARTS)}"' in body
+    assert int(re.search(r'data-page-height="(\d+)"', body).group(1)) > 3000
+    for chart_id in CHARTS:
+        assert re.search(rf'<figure class="chart" data-chart="{chart_id}"[^>]*><div class="svg-wrap"><svg ', dom), chart_id
+
+
+def test_the_render_check_catches_a_missing_chart(report, tmp_path):
+    """The data-rendered marker is not vacuous: a figure without its SVG turns it into an error."""
+    _, html = report
+    broken = re.sub(r'(<figure class="chart" data-chart="runs"[^>]*><div class="svg-wrap">)<svg .*?</svg>', r"\1",
+                    html, count=1, flags=re.S)
+    page = tmp_path / "broken.html"
+    page.write_text(broken, encoding="utf-8")
+    body = re.search(r"<body[^>]*>", chromium(tmp_path, "--dump-dom", page.as_uri()).stdout).group(0)
+    assert 'data-rendered="error: charts that did not draw: runs"' in body, body
+
+
+def test_the_screenshot_is_a_real_picture(report, tmp_path):
+    path, _ = report
+    png = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,4000", path.as_uri())
+    assert png.exists() and png.stat().st_size > 20_000, "blank or missing screenshot"
+    pixels = decode_png(png.read_bytes())
+    assert pixels.shape[:2] == (4000, 1280)
+    rgb = pixels[:, :, :3].reshape(-1, 3).astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    colours = np.unique(packed)
+    assert len(colours) > 200, f"only {len(colours)} distinct colours"
+    for name, (r, g, b) in (("blue", BLUE), ("orange", ORANGE), ("green", GREEN)):
+        painted = int((packed == (r << 16 | g << 8 | b)).sum())
+        assert painted > 2_000, f"the charts' {name} #{r:02x}{g:02x}{b:02x} covers only {painted} pixels"
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """8-bit RGB/RGBA, non-interlaced PNG (what Chromium writes) -> array (height, width, channels)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, [], None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    width, height, depth, colour_type, _, _, interlace = header
+    assert depth == 8 and colour_type in (2, 6) and interlace == 0, f"unsupported PNG {header}"
+    bpp = 3 if colour_type == 2 else 4
+    raw, stride = zlib.decompress(b"".join(idat)), width * bpp
+    out = np.zeros((height, stride), dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.uint8)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], np.frombuffer(raw, np.uint8, stride, start + 1)
+        if kind == 0:
+            row = line.copy()
+        elif kind == 1:  # Sub: running sum per channel
+            row = (np.cumsum(line.reshape(width, bpp), axis=0, dtype=np.uint32) % 256).astype(np.uint8).ravel()
+        elif kind == 2:  # Up
+            row = line + prev
+        else:  # Average or Paeth: sequential along the row
+            cur, filt, up = bytearray(stride), line.tobytes(), prev.tobytes()
+            for i in range(stride):
+                a = cur[i - bpp] if i >= bpp else 0
+                b = up[i]
+                if kind == 3:
+                    cur[i] = (filt[i] + ((a + b) >> 1)) & 255
+                    continue
+                c = up[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                cur[i] = (filt[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+            row = np.frombuffer(bytes(cur), np.uint8)
+        out[y] = row
+        prev = out[y]
+    return out.reshape(height, width, bpp)
