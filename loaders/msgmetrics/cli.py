@@ -381,6 +381,32 @@ def status(warehouse, limit: int, output: str) -> None:
         click.echo("  ".join(parts))
 
 
+# ---------------------------------------------------------------- doctor
+@main.command()
+@click.option("--min-coverage", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Warn when fewer people or events than this resolve to an Amplitude id.")
+@click.option("--max-lag-hours", type=float, default=24.0, show_default=True,
+              help="Fail when the newest event is older than this (your refresh cadence).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str) -> None:
+    """The operator's checklist: target, key, identity, events, cohorts, freshness.
+
+    Exits 1 when a ✘ would make a push wrong, 0 otherwise (warnings included).
+    """
+    from dataclasses import asdict
+
+    from .doctor import FAIL, run_checks
+
+    checks = run_checks(warehouse, min_coverage=min_coverage, max_lag_hours=max_lag_hours)
+    if output == "json":
+        click.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(check.line())
+    sys.exit(1 if any(c.status == FAIL for c in checks) else 0)
+
+
 # ---------------------------------------------------------------- report
 @main.command()
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,

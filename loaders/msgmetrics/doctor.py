@@ -1,0 +1,174 @@
+"""`msgmetrics doctor`: the operator's checklist, checked.
+
+Each check returns ✔ (ok), ⚠ (worth a look) or ✘ (a push now would be wrong), with what to do
+next. Secrets are reported as present or missing, never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import duckdb
+import requests
+import yaml
+
+from .amplitude import AmplitudeConfig, AmplitudeConfigError
+from .amplitude.client import EVENTS_PATH
+from .settings import PROJECT_DIR, Warehouse
+from .warehouse_sql import table_exists
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SYMBOL = {OK: "✔", WARN: "⚠", FAIL: "✘"}
+RECOMMENDED_METRICS = {"clicked", "unsubscribed"}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    next_step: str = ""
+
+    def line(self) -> str:
+        text = f"{SYMBOL[self.status]} {self.name}: {self.detail}"
+        return text + (f"\n    → {self.next_step}" if self.next_step and self.status != OK else "")
+
+
+def project_vars() -> dict:
+    with open(PROJECT_DIR / "dbt_project.yml") as f:
+        return yaml.safe_load(f).get("vars", {}) or {}
+
+
+def check_amplitude(environ=os.environ, timeout_s: float = 10.0) -> list[Check]:
+    """Which environment and region are targeted, secrets present, and whether the key works there."""
+    name = environ.get("MSGMETRICS_ENVIRONMENT", "default")
+    try:
+        config = AmplitudeConfig.from_env(environ)
+    except AmplitudeConfigError as exc:
+        return [Check("Amplitude target", FAIL, f"environment '{name}': {exc}",
+                      "export AMPLITUDE_API_KEY (and AMPLITUDE_REGION=eu for an EU project)")]
+    checks = [Check("Amplitude target", OK,
+                    f"environment '{name}', region {config.region}, ingestion at {config.base_url}; "
+                    f"API key set, secret key {'set' if config.secret_key else 'not set'}")]
+    try:
+        # A request with no events ingests nothing; a wrong key is answered "Invalid API key".
+        answer = requests.post(config.base_url + EVENTS_PATH, json={"api_key": config.api_key, "events": []},
+                               timeout=timeout_s)
+        error = answer.json().get("error", "") if answer.headers.get("content-type", "").startswith("application/json") else answer.text
+    except requests.RequestException as exc:
+        checks.append(Check("Amplitude API key works", FAIL, f"{config.base_url} did not answer ({type(exc).__name__})",
+                            "check the network path to Amplitude, or AMPLITUDE_INGEST_URL"))
+        return checks
+    if "Invalid API key" in str(error):
+        other = "eu" if config.region == "us" else "us"
+        checks.append(Check("Amplitude API key works", FAIL,
+                            f"{config.base_url} answered 'Invalid API key'",
+                            f"check the key; an {other.upper()} project's key sent to the {config.region.upper()} host "
+                            f"gets this same error: try AMPLITUDE_REGION={other}"))
+    elif answer.status_code in (200, 400):
+        checks.append(Check("Amplitude API key works", OK, f"the key is accepted by {config.base_url}"))
+    else:
+        checks.append(Check("Amplitude API key works", FAIL, f"{config.base_url} answered HTTP {answer.status_code}",
+                            "retry later; a 403 means Amplitude's firewall blocked the request"))
+    if config.secret_key or config.app_id or config.cohort_owner:
+        if config.cohorts_enabled:
+            checks.append(Check("Behavioral Cohorts", OK, f"enabled (app {config.app_id}, owner set)"))
+        else:
+            checks.append(Check("Behavioral Cohorts", WARN, "partly configured: cohorts are pushed as user properties only",
+                                "set all of AMPLITUDE_SECRET_KEY, AMPLITUDE_APP_ID and AMPLITUDE_COHORT_OWNER"))
+    return checks
+
+
+def check_warehouse(warehouse: Warehouse, min_coverage: float, max_lag_hours: float,
+                    now: datetime | None = None, variables: dict | None = None) -> list[Check]:
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    variables = project_vars() if variables is None else variables
+    checks = [_check_metrics(variables)]
+    if not warehouse.path.exists():
+        return checks + [Check("Warehouse", FAIL, f"{warehouse.path} does not exist", "run msgmetrics load and build")]
+    con = duckdb.connect(str(warehouse.path), read_only=True)
+    try:
+        if not table_exists(con, "marts", "cohort_membership"):
+            return checks + [Check("Marts", FAIL, "the marts are not built", "run msgmetrics build")]
+        checks.append(_check_identity(con, variables, min_coverage))
+        checks.append(_check_cohorts(con))
+        checks.append(_check_freshness(con, now, max_lag_hours))
+        checks.append(Check("Overlapping incentive audiences", WARN,
+                            "no audiences with suppression and priority rules are defined yet",
+                            "until they are, a person can sit in two incentive cohorts: exclude overlaps in Amplitude"))
+    finally:
+        con.close()
+    return checks
+
+
+def _check_metrics(variables: dict) -> Check:
+    metrics = set(variables.get("amplitude_event_metrics") or [])
+    if not metrics:
+        return Check("Events selected", FAIL, "var amplitude_event_metrics is empty: no events would be pushed",
+                     "set amplitude_event_metrics in dbt_project.yml (clicks and unsubscribes are the recommended start)")
+    detail = f"metrics {', '.join(sorted(metrics))} on every channel"
+    if "opened" in metrics:
+        return Check("Events selected", WARN, detail + "; opens include machine (prefetched) opens",
+                     "prefer clicks and unsubscribes; machine opens inflate engagement")
+    missing = RECOMMENDED_METRICS - metrics
+    if missing:
+        return Check("Events selected", WARN, detail + f"; the recommended {', '.join(sorted(missing))} is not selected",
+                     "add it to amplitude_event_metrics")
+    return Check("Events selected", OK, detail)
+
+
+def _check_identity(con, variables: dict, min_coverage: float) -> Check:
+    rule = variables.get("amplitude_identity_rule", "customerio_id")
+    rows = con.execute("select measure, outcome, is_resolved, n from marts.rpt_identity_coverage").fetchall()
+    totals: dict[str, list[int]] = {}
+    reasons: dict[str, int] = {}
+    for measure, outcome, resolved, n in rows:
+        total = totals.setdefault(measure, [0, 0])
+        total[1] += n
+        if resolved:
+            total[0] += n
+        elif measure == "people":
+            reasons[outcome] = reasons.get(outcome, 0) + n
+    shares = {m: (r / t if t else 0.0) for m, (r, t) in totals.items()}
+    detail = (f"rule {rule}; {shares.get('people', 0):.1%} of people and {shares.get('events', 0):.1%} of events "
+              "resolve to an Amplitude user id")
+    top = ", ".join(f"{reason} ({n:,})" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    conflicts = con.execute("select count(*) from marts.rpt_identity_conflicts").fetchone()[0]
+    if conflicts:
+        return Check("Canonical identity", FAIL, detail + f"; {conflicts:,} people in identity conflicts",
+                     "see marts.rpt_identity_conflicts: fix the ids or the mapping before pushing")
+    if min(shares.get("people", 0), shares.get("events", 0)) < min_coverage:
+        return Check("Canonical identity", WARN, detail + f", under the {min_coverage:.0%} threshold; top reasons: {top}",
+                     "see marts.rpt_identity_coverage; consider amplitude_identity_rule=mapping for the rest")
+    return Check("Canonical identity", OK, detail + (f"; unresolved: {top}" if top else ""))
+
+
+def _check_cohorts(con) -> Check:
+    sizes = dict(con.execute(
+        "select cohort_name, count(amplitude_user_id) from marts.cohort_membership group by 1").fetchall())
+    non_empty = {name: n for name, n in sizes.items() if n}
+    detail = ", ".join(f"{name} {n:,}" for name, n in sorted(sizes.items())) or "none"
+    if len(non_empty) < 2:
+        return Check("Activation cohorts", FAIL, f"fewer than two non-empty cohorts with Amplitude ids ({detail})",
+                     "check the data's freshness and as_of, and the cohort settings in dbt_project.yml")
+    return Check("Activation cohorts", OK, f"{len(non_empty)} non-empty: {detail}")
+
+
+def _check_freshness(con, now: datetime, max_lag_hours: float) -> Check:
+    newest_event, newest_load = con.execute(
+        "select max(occurred_at), max(loaded_at) from marts.fct_message_events").fetchone()
+    if newest_event is None:
+        return Check("Data freshness", FAIL, "no events in the warehouse", "load webhook files and build")
+    lag_hours = (now - newest_event).total_seconds() / 3600
+    detail = f"newest event {newest_event:%Y-%m-%d %H:%M} UTC ({lag_hours:,.1f} h ago), last load {newest_load:%Y-%m-%d %H:%M}"
+    if lag_hours > max_lag_hours:
+        return Check("Data freshness", FAIL, detail + f": older than the {max_lag_hours:g} h refresh cadence",
+                     "stale suppression cohorts waste spend: load the latest webhooks, build, then push")
+    return Check("Data freshness", OK, detail)
+
+
+def run_checks(warehouse: Warehouse, min_coverage: float = 0.8, max_lag_hours: float = 24.0,
+               environ=os.environ, now: datetime | None = None, variables: dict | None = None) -> list[Check]:
+    return check_amplitude(environ) + check_warehouse(warehouse, min_coverage, max_lag_hours, now, variables)
