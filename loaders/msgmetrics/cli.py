@@ -407,6 +407,24 @@ def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str) ->
     sys.exit(1 if any(c.status == FAIL for c in checks) else 0)
 
 
+# ---------------------------------------------------------------- docs
+@main.command()
+@click.pass_obj
+def docs(warehouse) -> None:
+    """Build the dbt docs site (models, columns, lineage) as one static HTML file."""
+    from .build import run_dbt
+    from .settings import PROFILES_DIR, PROJECT_DIR
+    from .writer_lock import writer_lock
+
+    target = warehouse.path.parent / "dbt_docs"
+    with writer_lock(warehouse, "docs"):
+        result = run_dbt(warehouse, ["docs", "generate", "--static", "--project-dir", str(PROJECT_DIR),
+                                     "--profiles-dir", str(PROFILES_DIR), "--target-path", str(target)])
+    if not result.success:
+        raise RuntimeError(f"dbt docs generate failed: {result.exception}")
+    click.echo(f"dbt docs written to {target / 'static_index.html'} (one file; open it in a browser)")
+
+
 # ---------------------------------------------------------------- report
 @main.command()
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,

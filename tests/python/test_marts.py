@@ -81,3 +81,12 @@ def test_build_works_before_any_orders_are_loaded(tmp_path, demo_data):
     run_cli(warehouse, "build", "--as-of", manifest["end"])
     assert query(warehouse, "select count(*) from staging.stg_shop__orders") == [(0,)]
     assert query(warehouse, "select count(*) from marts.cohort_membership")[0][0] > 0
+
+
+def test_docs_builds_one_static_site_with_every_mart(warehouse):
+    proc = run_cli(warehouse, "docs")
+    site = warehouse.parent / "dbt_docs" / "static_index.html"
+    assert str(site) in proc.stdout
+    html = site.read_text()
+    for model in ("cohort_membership", "xref_user_identity", "fct_message_deliveries", "fct_amplitude_events"):
+        assert model in html
