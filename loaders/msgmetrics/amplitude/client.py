@@ -285,7 +285,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-class AmplitudeClient:
+class HttpClientBase:
+    """What the ingestion and cohorts clients share: config, an HTTP session (owned unless
+    given), and injectable sleep/clock/rng so tests run the real HTTP path fast."""
+
     def __init__(
         self,
         config: AmplitudeConfig,
@@ -303,17 +306,20 @@ class AmplitudeClient:
         self._user_agent = f"msgmetrics/{_version()}"
 
     def __repr__(self) -> str:
-        return f"AmplitudeClient({self.config!r})"
+        return f"{type(self).__name__}({self.config!r})"
 
     def close(self) -> None:
         if self._own_session:
             self._session.close()
 
-    def __enter__(self) -> "AmplitudeClient":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AmplitudeClient(HttpClientBase):
 
     # -- public API -------------------------------------------------------
 

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
@@ -47,8 +45,8 @@ from .client import (
     AmplitudeError,
     AmplitudeForbiddenError,
     AmplitudeUnavailableError,
+    HttpClientBase,
     _mask,
-    _version,
 )
 
 log = logging.getLogger(__name__)
@@ -144,17 +142,10 @@ def _chunks(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
-class AmplitudeCohortsClient:
+class AmplitudeCohortsClient(HttpClientBase):
     """Behavioral Cohorts API client; needs ``secret_key``, ``app_id`` and ``cohort_owner``."""
 
-    def __init__(
-        self,
-        config: AmplitudeConfig,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
-    ):
+    def __init__(self, config: AmplitudeConfig, *args: Any, **kwargs: Any):
         missing = [env for name, env in COHORT_ENV_VARS.items() if not getattr(config, name)]
         if missing:
             raise AmplitudeConfigError(
@@ -162,26 +153,7 @@ class AmplitudeCohortsClient:
                 "AMPLITUDE_APP_ID (the project id) and AMPLITUDE_COHORT_OWNER (an Amplitude login email); "
                 f"not set: {', '.join(missing)}"
             )
-        self.config = config
-        self._own_session = session is None
-        self._session = session or requests.Session()
-        self._sleep = sleep
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._user_agent = f"msgmetrics/{_version()}"
-
-    def __repr__(self) -> str:
-        return f"AmplitudeCohortsClient({self.config!r})"
-
-    def close(self) -> None:
-        if self._own_session:
-            self._session.close()
-
-    def __enter__(self) -> "AmplitudeCohortsClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(config, *args, **kwargs)
 
     @property
     def host(self) -> str:
