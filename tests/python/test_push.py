@@ -253,3 +253,23 @@ def test_a_push_killed_again_and_again_delivers_every_event_exactly_once(warehou
     assert sorted(stored) == sorted(expected)  # every event arrived, none twice
     assert query(warehouse, "select count(*) from msgmetrics_ledger.amplitude_events_sent") == [(len(expected),)]
     assert flags == _expected_flags(warehouse)
+
+
+def test_events_amplitude_refuses_are_dead_lettered_once_and_the_rest_arrives(warehouse):
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    bad = [r[0] for r in con.execute("select insert_id from marts.fct_amplitude_events order by 1 limit 3").fetchall()]
+    con.execute("update marts.fct_amplitude_events set user_id = 'abc' where insert_id in (select unnest(?))", [bad])
+    con.close()
+    expected = _expected_events(warehouse)
+    with FakeAmplitude(api_key=KEY) as fake:  # ids shorter than 5 characters are invalid by default
+        first = push(Warehouse(warehouse), _config(fake))
+        second = push(Warehouse(warehouse), _config(fake))
+        stored = {e["insert_id"] for e in fake.events}
+    assert first.exit_code == 2 and first.events_rejected == 3
+    assert stored == expected - set(bad)
+    assert second.events_planned == 0 and second.exit_code == 0  # not resent on every run
+    rows = query(warehouse, "select kind, record_key, reason from msgmetrics_ledger.amplitude_dead_letters order by 2")
+    assert [(k, key) for k, key, _ in rows] == [("events", b) for b in sorted(bad)]
+    assert all("user_id" in reason or "id" in reason for _, _, reason in rows)

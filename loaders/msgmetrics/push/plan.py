@@ -39,10 +39,13 @@ def check_marts_exist(con) -> None:
 
 
 def compute_plan(con) -> PushPlan:
+    # Events Amplitude refused for good (a 400 naming them) are not resent every run: fix the
+    # data, then delete their rows from amplitude_dead_letters to send them again.
     events = _rows(con, f"""
         select e.*
         from {MARTS}.fct_amplitude_events as e
         anti join {S}.amplitude_events_sent as s on s.insert_id = e.insert_id
+        anti join {S}.amplitude_dead_letters as d on d.kind = 'events' and d.record_key = e.insert_id
         order by e.user_id, e.time_ms, e.insert_id
     """)
     sets = con.execute(f"""
