@@ -73,6 +73,15 @@ def main(ctx: click.Context, warehouse: str | None, verbose: bool) -> None:
     ctx.obj = settings.Warehouse.resolve(warehouse)
 
 
+def _environment_options(command):
+    """--env and --allow-protected, shared by push and run."""
+    command = click.option("--allow-protected", is_flag=True,
+                           help="Allow pushing to an environment marked protected (e.g. production).")(command)
+    return click.option("--env", default=None,
+                        help="Amplitude environment from msgmetrics.yml (default: $MSGMETRICS_ENVIRONMENT "
+                             "or the file's default_environment).")(command)
+
+
 def _demo_data_options(command):
     """--people, --days, --seed and --out, shared by generate and demo."""
     for option in reversed([
@@ -218,9 +227,11 @@ def _build(warehouse, run, as_of=None, full_refresh=False, select=None):
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--full-replace", is_flag=True,
               help="Re-upload each Amplitude Behavioral Cohort whole instead of adding and removing members.")
+@_environment_options
 @click.pass_obj
 @_records_run("push")
-def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str, full_replace: bool) -> None:
+def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str, full_replace: bool,
+         env: str | None, allow_protected: bool) -> None:
     """Send new events and cohort changes to Amplitude (configured by AMPLITUDE_* variables).
 
     Events go to HTTP V2 (or /batch for backfills), cohort flags to Identify ($set/$unset), and,
@@ -229,17 +240,24 @@ def push(warehouse, run, dry_run: bool, dry_run_dir: str | None, output: str, fu
 
     Exit codes: 0 success, 1 fatal error (nothing more sent), 2 some records dead-lettered.
     """
-    result = _push(warehouse, run, dry_run, dry_run_dir, output, full_replace=full_replace)
+    result = _push(warehouse, run, dry_run, dry_run_dir, output, full_replace=full_replace,
+                   env=env, allow_protected=allow_protected)
     sys.exit(result.exit_code)
 
 
-def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config=None, full_replace=False):
-    from .amplitude import AmplitudeConfig
+def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config=None, full_replace=False,
+          env=None, allow_protected=False):
+    from .environments import DEFAULT, EnvironmentConfigError, resolve
     from .push import push as run_push
 
+    environment = resolve(env) if config is None else None
+    name = environment.name if environment else DEFAULT
+    if environment and environment.protected and not dry_run and not allow_protected:
+        raise EnvironmentConfigError(
+            f"environment '{name}' is protected: pass --allow-protected to push to it (or --dry-run to look first)")
     if not dry_run and config is None:
-        config = AmplitudeConfig.from_env()
-    result = run_push(warehouse, config=config, dry_run=dry_run, full_replace=full_replace,
+        config = environment.amplitude_config()
+    result = run_push(warehouse, config=config, dry_run=dry_run, full_replace=full_replace, environment=name,
                       output_dir=Path(dry_run_dir) if dry_run_dir else None)
     run.push_run_id = result.run_id
     run.pushed = {key: value for key, value in result.to_dict().items() if key != "samples"}
@@ -248,7 +266,8 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
         return result
     verb = "would send" if dry_run else "sent"
     click.echo(
-        f"push ({'dry run' if dry_run else result.target}): {verb} {result.events_planned:,} events, "
+        f"push to environment '{result.environment}' ({'dry run' if dry_run else result.target}): "
+        f"{verb} {result.events_planned:,} events, "
         f"{result.property_sets_planned:,} cohort entries ($set) and {result.property_unsets_planned:,} "
         f"exits ($unset) in {result.identifications_planned:,} identify records"
     )
@@ -284,15 +303,16 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
 @click.option("--orders", "order_locations", multiple=True, help="Orders file/folder/URL.")
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (default now).")
 @click.option("--dry-run", is_flag=True, help="Do not send; write the payloads instead.")
+@_environment_options
 @click.pass_obj
 @_records_run("run")
-def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run) -> None:
+def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, env, allow_protected) -> None:
     """Load + build + push in one go (the scheduled job)."""
     _load_webhooks(warehouse, run, list(webhook_locations))
     if order_locations:
         _load_orders(warehouse, run, list(order_locations))
     _build(warehouse, run, as_of)
-    result = _push(warehouse, run, dry_run)
+    result = _push(warehouse, run, dry_run, env=env, allow_protected=allow_protected)
     _print_summary(warehouse)
     sys.exit(result.exit_code)
 
@@ -388,8 +408,9 @@ def status(warehouse, limit: int, output: str) -> None:
 @click.option("--max-lag-hours", type=float, default=24.0, show_default=True,
               help="Fail when the newest event is older than this (your refresh cadence).")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--env", default=None, help="Amplitude environment from msgmetrics.yml to check.")
 @click.pass_obj
-def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str) -> None:
+def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str, env: str | None) -> None:
     """The operator's checklist: target, key, identity, events, cohorts, freshness.
 
     Exits 1 when a ✘ would make a push wrong, 0 otherwise (warnings included).
@@ -398,7 +419,7 @@ def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str) ->
 
     from .doctor import FAIL, run_checks
 
-    checks = run_checks(warehouse, min_coverage=min_coverage, max_lag_hours=max_lag_hours)
+    checks = run_checks(warehouse, min_coverage=min_coverage, max_lag_hours=max_lag_hours, environment=env)
     if output == "json":
         click.echo(json.dumps([asdict(c) for c in checks], indent=2))
     else:

@@ -14,8 +14,9 @@ import duckdb
 import requests
 import yaml
 
-from .amplitude import AmplitudeConfig, AmplitudeConfigError
+from .amplitude import AmplitudeConfigError
 from .amplitude.client import EVENTS_PATH
+from .environments import resolve
 from .settings import PROJECT_DIR, Warehouse
 from .warehouse_sql import table_exists
 
@@ -41,16 +42,19 @@ def project_vars() -> dict:
         return yaml.safe_load(f).get("vars", {}) or {}
 
 
-def check_amplitude(environ=os.environ, timeout_s: float = 10.0) -> list[Check]:
+def check_amplitude(environ=os.environ, timeout_s: float = 10.0, environment: str | None = None) -> list[Check]:
     """Which environment and region are targeted, secrets present, and whether the key works there."""
-    name = environ.get("MSGMETRICS_ENVIRONMENT", "default")
+    name = environment or environ.get("MSGMETRICS_ENVIRONMENT") or "default"
     try:
-        config = AmplitudeConfig.from_env(environ)
+        target = resolve(environment, environ)
+        name = target.name
+        config = target.amplitude_config(environ)
     except AmplitudeConfigError as exc:
         return [Check("Amplitude target", FAIL, f"environment '{name}': {exc}",
                       "export AMPLITUDE_API_KEY (and AMPLITUDE_REGION=eu for an EU project)")]
     checks = [Check("Amplitude target", OK,
-                    f"environment '{name}', region {config.region}, ingestion at {config.base_url}; "
+                    f"environment '{name}'{' (protected)' if target.protected else ''}, region {config.region}, "
+                    f"ingestion at {config.base_url}; "
                     f"API key set, secret key {'set' if config.secret_key else 'not set'}")]
     try:
         # A request with no events ingests nothing; a wrong key is answered "Invalid API key".
@@ -170,5 +174,7 @@ def _check_freshness(con, now: datetime, max_lag_hours: float) -> Check:
 
 
 def run_checks(warehouse: Warehouse, min_coverage: float = 0.8, max_lag_hours: float = 24.0,
-               environ=os.environ, now: datetime | None = None, variables: dict | None = None) -> list[Check]:
-    return check_amplitude(environ) + check_warehouse(warehouse, min_coverage, max_lag_hours, now, variables)
+               environ=os.environ, now: datetime | None = None, variables: dict | None = None,
+               environment: str | None = None) -> list[Check]:
+    return (check_amplitude(environ, environment=environment)
+            + check_warehouse(warehouse, min_coverage, max_lag_hours, now, variables))

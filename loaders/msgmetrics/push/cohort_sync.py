@@ -8,11 +8,10 @@ import logging
 from dataclasses import dataclass, field
 
 from ..amplitude.cohorts import AmplitudeCohortsClient
-from ..settings import LEDGER_SCHEMA as S
 from . import ledger
+from .plan import MARTS, ledger_for
 
 log = logging.getLogger(__name__)
-MARTS = "marts"
 
 
 @dataclass
@@ -25,18 +24,23 @@ class CohortChange:
     removes: list[str] = field(default_factory=list)
 
 
-def plan_cohorts(con) -> list[CohortChange]:
+def plan_cohorts(con, environment: str) -> list[CohortChange]:
     """Per cohort: who should be in it, who to add and who to remove (marts vs ledger)."""
+    env = {"env": environment}
     desired: dict[str, tuple[str, list[str]]] = {}
     for cohort_name, amplitude_name, user_id in con.execute(
         f"select cohort_name, property_name, user_id from {MARTS}.fct_amplitude_user_properties order by 1, 3"
     ).fetchall():
         desired.setdefault(cohort_name, (amplitude_name, []))[1].append(user_id)
     current: dict[str, set[str]] = {}
-    for cohort_name, user_id in con.execute(f"select cohort_name, user_id from {S}.amplitude_cohort_members_current").fetchall():
+    members_now = ledger_for("amplitude_cohort_members_current")
+    for cohort_name, user_id in con.execute(f"select cohort_name, user_id from {members_now}", env).fetchall():
         current.setdefault(cohort_name, set()).add(user_id)
-    known = dict(con.execute(f"select cohort_name, amplitude_cohort_id from {S}.amplitude_cohorts").fetchall())
-    names = dict(con.execute(f"select cohort_name, amplitude_name from {S}.amplitude_cohorts").fetchall())
+    cohorts = con.execute(
+        f"select cohort_name, amplitude_cohort_id, amplitude_name from {ledger_for('amplitude_cohorts')}", env
+    ).fetchall()
+    known = {name: cohort_id for name, cohort_id, _ in cohorts}
+    names = {name: amplitude_name for name, _, amplitude_name in cohorts}
     changes = []
     for cohort_name in sorted(set(desired) | set(current)):
         amplitude_name, members = desired.get(cohort_name, (names.get(cohort_name), []))
@@ -52,7 +56,7 @@ def plan_cohorts(con) -> list[CohortChange]:
     return changes
 
 
-def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange], run_id: str,
+def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange], stamp: ledger.Stamp,
                  full_replace: bool, in_transaction) -> dict[str, dict[str, int]]:
     """Apply the changes; returns per cohort the members added and removed (accepted)."""
     done: dict[str, dict[str, int]] = {}
@@ -67,23 +71,23 @@ def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange
             cohort_id = client.upload(change.amplitude_name, change.desired, existing_cohort_id=cohort_id)
 
             def record_upload(change=change, cohort_id=cohort_id):
-                ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, run_id)
-                ledger.record_membership(con, change.cohort_name, change.adds, "add", run_id)
-                ledger.record_membership(con, change.cohort_name, change.removes, "remove", run_id)
+                ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, stamp)
+                ledger.record_membership(con, change.cohort_name, change.adds, "add", stamp)
+                ledger.record_membership(con, change.cohort_name, change.removes, "remove", stamp)
 
             in_transaction(record_upload)
             counts["added"] += len(change.adds)
             counts["removed"] += len(change.removes)
             continue
         if change.amplitude_cohort_id is None:  # found by name: remember it
-            in_transaction(lambda: ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, run_id))
+            in_transaction(lambda: ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, stamp))
 
         def added(ids, change=change, counts=counts):
-            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "add", run_id))
+            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "add", stamp))
             counts["added"] += len(ids)
 
         def removed(ids, change=change, counts=counts):
-            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "remove", run_id))
+            in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "remove", stamp))
             counts["removed"] += len(ids)
 
         if change.adds or change.removes:

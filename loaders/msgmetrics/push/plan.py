@@ -23,12 +23,6 @@ class PushPlan:
         return not (self.events or self.property_sets or self.property_unsets)
 
 
-def _rows(con, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def check_marts_exist(con) -> None:
     missing = [t for t in ("fct_amplitude_events", "fct_amplitude_user_properties") if not table_exists(con, MARTS, t)]
     if missing:
@@ -38,36 +32,45 @@ def check_marts_exist(con) -> None:
         )
 
 
-def compute_plan(con) -> PushPlan:
+def ledger_for(table: str) -> str:
+    """A ledger table narrowed to the push's environment (bind $env when executing)."""
+    return f"(select * from {S}.{table} where environment = $env)"
+
+
+def compute_plan(con, environment: str) -> PushPlan:
+    env = {"env": environment}
+    sent, dead = ledger_for("amplitude_events_sent"), ledger_for("amplitude_dead_letters")
+    flags, attempted = ledger_for("amplitude_user_properties_current"), ledger_for("amplitude_events_attempted")
     # Events Amplitude refused for good (a 400 naming them) are not resent every run: fix the
     # data, then delete their rows from amplitude_dead_letters to send them again.
-    events = _rows(con, f"""
+    cursor = con.execute(f"""
         select e.*
         from {MARTS}.fct_amplitude_events as e
-        anti join {S}.amplitude_events_sent as s on s.insert_id = e.insert_id
-        anti join {S}.amplitude_dead_letters as d on d.kind = 'events' and d.record_key = e.insert_id
+        anti join {sent} as s on s.insert_id = e.insert_id
+        anti join {dead} as d on d.kind = 'events' and d.record_key = e.insert_id
         order by e.user_id, e.time_ms, e.insert_id
-    """)
+    """, env)
+    names = [d[0] for d in cursor.description]
+    events = [dict(zip(names, row)) for row in cursor.fetchall()]
     sets = con.execute(f"""
         select d.user_id, d.property_name
         from {MARTS}.fct_amplitude_user_properties as d
-        anti join {S}.amplitude_user_properties_current as c
-            on c.user_id = d.user_id and c.property_name = d.property_name
+        anti join {flags} as c on c.user_id = d.user_id and c.property_name = d.property_name
         order by 1, 2
-    """).fetchall()
+    """, env).fetchall()
     # Only properties msgmetrics itself set can be unset: the ledger is the scope.
     unsets = con.execute(f"""
         select c.user_id, c.property_name
-        from {S}.amplitude_user_properties_current as c
+        from {flags} as c
         anti join {MARTS}.fct_amplitude_user_properties as d
             on d.user_id = c.user_id and d.property_name = c.property_name
         order by 1, 2
-    """).fetchall()
+    """, env).fetchall()
     stale = con.execute(f"""
         select count(*)
         from {MARTS}.fct_amplitude_events as e
-        join {S}.amplitude_events_attempted as a on a.insert_id = e.insert_id
-        anti join {S}.amplitude_events_sent as s on s.insert_id = e.insert_id
+        join {attempted} as a on a.insert_id = e.insert_id
+        anti join {sent} as s on s.insert_id = e.insert_id
         where a.first_attempted_at < (now() at time zone 'UTC') - interval {INSERT_ID_DEDUP_DAYS} day
-    """).fetchone()[0]
+    """, env).fetchone()[0]
     return PushPlan(events=events, property_sets=sets, property_unsets=unsets, stale_resends=stale)

@@ -29,6 +29,7 @@ class PushResult:
     run_id: str
     dry_run: bool
     target: str
+    environment: str = "default"
     events_planned: int = 0
     events_accepted: int = 0
     events_rejected: int = 0
@@ -83,9 +84,9 @@ def _write_dry_run(directory: Path, events: list[dict], idents: list[dict], coho
 
 def _record_run(con, result: PushResult, started_at, status: str, error: str | None) -> None:
     con.execute(
-        f"insert or replace into {ledger.S}.push_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert or replace into {ledger.S}.push_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            result.run_id, started_at, ledger.utcnow(), result.dry_run, result.target,
+            result.run_id, result.environment, started_at, ledger.utcnow(), result.dry_run, result.target,
             result.events_planned, result.events_accepted, result.events_rejected,
             result.property_sets_planned, result.property_unsets_planned,
             result.identifications_accepted, result.retries, status, error,
@@ -111,15 +112,18 @@ def push(
     client: AmplitudeClient | None = None,
     cohorts_client: AmplitudeCohortsClient | None = None,
     full_replace: bool = False,
+    environment: str = "default",
 ) -> PushResult:
     """Send what the ledger does not have yet. With dry_run, only compute and write it.
 
     Cohorts also go to Amplitude's Behavioral Cohorts API when the config has a secret
     key, app id and owner (or a cohorts_client is given); full_replace re-uploads each
-    cohort whole instead of adding and removing members."""
+    cohort whole instead of adding and removing members. The ledger is read and written for
+    `environment` only (one Amplitude project)."""
     run_id = ledger.utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     target = "dry-run" if dry_run else (config.base_url if config else client.config.base_url)
-    result = PushResult(run_id=run_id, dry_run=dry_run, target=target)
+    result = PushResult(run_id=run_id, dry_run=dry_run, target=target, environment=environment)
+    stamp = ledger.Stamp(environment, run_id)
     result.cohorts_api = cohorts_client is not None or bool(config and config.cohorts_enabled)
     started_at = ledger.utcnow()
     with writer_lock(warehouse, "push"):
@@ -127,7 +131,7 @@ def push(
         try:
             ledger.ensure(con)
             check_marts_exist(con)
-            plan = compute_plan(con)
+            plan = compute_plan(con, environment)
             events = [event_payload(row) for row in plan.events]
             idents = identifications(plan.property_sets, plan.property_unsets)
             result.events_planned = len(events)
@@ -143,7 +147,7 @@ def push(
             result.events_by_type = dict(sorted(Counter(e["event_type"] for e in events).items()))
             result.sets_by_property = dict(sorted(Counter(n for _, n in plan.property_sets).items()))
             result.unsets_by_property = dict(sorted(Counter(n for _, n in plan.property_unsets).items()))
-            cohort_changes = plan_cohorts(con)
+            cohort_changes = plan_cohorts(con, environment)
             result.cohort_adds_planned = {c.cohort_name: len(c.adds) for c in cohort_changes}
             result.cohort_removes_planned = {c.cohort_name: len(c.removes) for c in cohort_changes}
             result.samples = {
@@ -156,10 +160,10 @@ def push(
                 _write_dry_run(directory, events, idents, cohort_changes, result)
                 _record_run(con, result, started_at, "dry_run", None)
                 return result
-            _send(con, client or AmplitudeClient(config), events, idents, result)
+            _send(con, client or AmplitudeClient(config), events, idents, result, stamp)
             if result.cohorts_api:
                 result.cohort_changes_accepted = sync_cohorts(
-                    con, cohorts_client or AmplitudeCohortsClient(config), cohort_changes, run_id,
+                    con, cohorts_client or AmplitudeCohortsClient(config), cohort_changes, stamp,
                     full_replace, lambda write: _in_transaction(con, write),
                 )
             _record_run(con, result, started_at, "partial" if result.exit_code else "success", None)
@@ -171,26 +175,25 @@ def push(
             con.close()
 
 
-def _send(con, client: AmplitudeClient, events: list[dict], idents: list[dict], result: PushResult) -> None:
-    run_id = result.run_id
-
+def _send(con, client: AmplitudeClient, events: list[dict], idents: list[dict], result: PushResult,
+          stamp: ledger.Stamp) -> None:
     def callbacks(kind: str, record_accepted, key: str, planned: int):
         """(on_accepted, on_rejected) that write the ledger, one transaction per request."""
 
         def accepted(chunk: list[dict]) -> None:
-            _in_transaction(con, lambda: record_accepted(con, chunk, run_id))
+            _in_transaction(con, lambda: record_accepted(con, chunk, stamp))
             setattr(result, f"{kind}_accepted", getattr(result, f"{kind}_accepted") + len(chunk))
             log.info("%s: %d/%d accepted", kind, getattr(result, f"{kind}_accepted"), planned)
 
         def rejected(chunk: list[dict], reason: str) -> None:
-            _in_transaction(con, lambda: ledger.record_dead_letters(con, kind, chunk, key, reason, run_id))
+            _in_transaction(con, lambda: ledger.record_dead_letters(con, kind, chunk, key, reason, stamp))
             setattr(result, f"{kind}_rejected", getattr(result, f"{kind}_rejected") + len(chunk))
             log.warning("%s: %d rejected by Amplitude: %s", kind, len(chunk), reason)
 
         return accepted, rejected
 
     if events:
-        _in_transaction(con, lambda: ledger.record_attempts(con, events, run_id))
+        _in_transaction(con, lambda: ledger.record_attempts(con, events, stamp))
         report = client.send_events(events, *callbacks("events", ledger.record_events, "insert_id", len(events)))
         result.retries += report.retries
     if idents:
