@@ -428,6 +428,32 @@ def doctor(warehouse, min_coverage: float, max_lag_hours: float, output: str, en
     sys.exit(1 if any(c.status == FAIL for c in checks) else 0)
 
 
+# ---------------------------------------------------------------- test-send
+@main.command("test-send")
+@click.option("--user", "users", multiple=True, required=True,
+              help="An internal profile's Amplitude user id (repeat, at most 10).")
+@click.option("--env", default=None, help="Amplitude environment from msgmetrics.yml.")
+@click.option("--allow-protected", is_flag=True, help="Allow a test send to a protected environment.")
+@click.option("--verify-timeout", type=float, default=60.0, show_default=True)
+def test_send(users: tuple[str, ...], env: str | None, allow_protected: bool, verify_timeout: float) -> None:
+    """Send labelled test events and a test property for internal profiles, then verify they arrived."""
+    from .environments import EnvironmentConfigError, resolve
+    from .test_send import TEST_EVENT_TYPE, TEST_PROPERTY, send_test
+
+    environment = resolve(env)
+    if environment.protected and not allow_protected:
+        raise EnvironmentConfigError(f"environment '{environment.name}' is protected: pass --allow-protected")
+    result = send_test(environment.amplitude_config(), list(users), verify_timeout_s=verify_timeout)
+    click.echo(f"test-send to environment '{environment.name}': {result.accepted_events} '{TEST_EVENT_TYPE}' "
+               f"events and {result.accepted_identifies} '{TEST_PROPERTY}' updates accepted")
+    for line in result.rejected:
+        click.echo(f"  rejected {line}")
+    for user, seen in result.verified.items():
+        click.echo(f"  {'✔' if seen else '✘'} {user}")
+    click.echo(f"  {result.verification}")
+    sys.exit(0 if not result.rejected and (result.ok or not result.verified) else 1)
+
+
 # ---------------------------------------------------------------- docs
 @main.command()
 @click.pass_obj

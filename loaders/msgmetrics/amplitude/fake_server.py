@@ -77,6 +77,8 @@ _ALL_ZEROS = re.compile(r"^[0\-]+$")
 PROPERTY_OPS = ("$set", "$setOnce", "$add", "$append", "$prepend", "$preInsert", "$postInsert", "$remove", "$unset")
 MAX_DEPTH = 40
 COHORTS_PATH = "/api/3/cohorts"
+USERSEARCH_PATH = "/api/2/usersearch"
+USERACTIVITY_PATH = "/api/2/useractivity"
 COHORT_UPLOAD_PATH = "/api/3/cohorts/upload"
 COHORT_MEMBERSHIP_PATH = "/api/3/cohorts/membership"
 UPLOAD_ID_TYPES = ("BY_USER_ID", "BY_AMP_ID")
@@ -631,6 +633,29 @@ class FakeAmplitude:
             self._cohort_requests.append(record)
         return status, body
 
+    def dashboard(self, path: str, query: dict, headers: Any) -> tuple[int, Any]:
+        """Dashboard REST user lookups: GET /api/2/usersearch?user=ID and
+        /api/2/useractivity?user=AMPLITUDE_ID (Basic auth api_key:secret_key)."""
+        if not self._authorized(headers):
+            return 401, {"error": "Invalid credentials"}
+        user = (query.get("user") or [""])[0]
+        with self._lock:
+            known = sorted({e.get("user_id") for e in self._events if e.get("user_id")} | set(self._user_properties))
+            amplitude_ids = {u: 1000 + i for i, u in enumerate(known)}
+            if path == USERSEARCH_PATH:
+                matches = [{"user_id": user, "amplitude_id": amplitude_ids[user]}] if user in amplitude_ids else []
+                return 200, {"matches": matches, "type": "match_user_or_device_id"}
+            by_id = {str(a): u for u, a in amplitude_ids.items()}
+            user_id = by_id.get(user)
+            if user_id is None:
+                return 400, {"error": "Invalid amplitude id"}
+            events = [{"event_type": e["event_type"], "$insert_id": e.get("insert_id"), "user_id": user_id,
+                       "event_time": e.get("time"), "event_properties": e.get("event_properties", {})}
+                      for e in self._events if e.get("user_id") == user_id]
+            return 200, {"userData": {"user_id": user_id, "amplitude_id": int(user),
+                                      "properties": dict(self._user_properties.get(user_id, {}))},
+                         "events": list(reversed(events))}
+
     def _authorized(self, headers: Any) -> bool:
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "basic":
@@ -902,9 +927,12 @@ def _handler_for(fake: FakeAmplitude) -> type[BaseHTTPRequestHandler]:
             self._send(*fake.handle(path, self.headers, raw))
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            parts = urlsplit(self.path)
+            path = parts.path
             if path == "/_fake/state":
                 self._send(200, fake.state())
+            elif path in (USERSEARCH_PATH, USERACTIVITY_PATH):
+                self._send(*fake.dashboard(path, parse_qs(parts.query), self.headers))
             elif path == COHORTS_PATH or path.startswith(COHORTS_PATH + "/"):
                 self._send(*fake.handle(path, self.headers, b"", method="GET"))
             else:
