@@ -169,7 +169,7 @@ def test_history_and_exits_are_drawn_when_present(demo_warehouse, tmp_path):
              (values ('fatigue_risk'), ('sms_clickers_14d')) v(c)""")
     con.execute("""
         insert into msgmetrics_ledger.amplitude_user_property_log
-        select 'user-' || i, 'cio_cohort_fatigue_risk', 'unset', timestamp '2026-11-02 09:00' + to_days(cast(i % 3 as integer)), 'r'
+        select 'default', 'user-' || i, 'cio_cohort_fatigue_risk', 'unset', timestamp '2026-11-02 09:00' + to_days(cast(i % 3 as integer)), 'r'
         from range(7) t(i)""")
     con.close()
     html = build_report(warehouse, tmp_path / "r.html").read_text()
