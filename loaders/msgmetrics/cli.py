@@ -1,4 +1,5 @@
-"""The `msgmetrics` command line: generate, load, build, push, run, demo."""
+"""The `msgmetrics` command line: generate, load, build, push, run, demo, status, doctor,
+test-send, docs, report, fake-amplitude."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import functools
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -15,8 +16,7 @@ import click
 from . import runs, settings
 
 
-EXIT_FATAL = 1
-EXIT_PARTIAL = 2
+EXIT_FATAL = 1  # push also exits 2 when some records were dead-lettered (PushResult.exit_code)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -440,6 +440,8 @@ def test_send(users: tuple[str, ...], env: str | None, allow_protected: bool, ve
     from .environments import EnvironmentConfigError, resolve
     from .test_send import TEST_EVENT_TYPE, TEST_PROPERTY, send_test
 
+    if len(users) > 10:
+        raise click.BadParameter("at most 10 internal profiles per test send", param_hint="--user")
     environment = resolve(env)
     if environment.protected and not allow_protected:
         raise EnvironmentConfigError(f"environment '{environment.name}' is protected: pass --allow-protected")
