@@ -527,3 +527,22 @@ def test_events_per_request_and_retry_settings_come_from_the_environment():
         AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_THROTTLE_HOLD_S": "soon"})
     with pytest.raises(AmplitudeConfigError, match="events_per_request"):
         AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_EVENTS_PER_REQUEST": "5000"})
+
+
+def test_a_429_holds_30_s_on_httpapi_and_15_s_on_batch():
+    class Clock:
+        now = 0.0
+
+        def sleep(self, seconds):
+            self.now += seconds
+
+    held_for = {}
+    for endpoint in ("httpapi", "batch"):
+        clock = Clock()
+        with FakeAmplitude(api_key=KEY, faults=["429"]) as fake:
+            client = AmplitudeClient(AmplitudeConfig(api_key=KEY, ingest_url=fake.url),
+                                     sleep=clock.sleep, clock=lambda c=clock: c.now, rng=random.Random(1))
+            client.send_events([ev(1)], lambda r: None, lambda r, why: None, endpoint=endpoint)
+            assert fake.event_count == 1
+        held_for[endpoint] = clock.now
+    assert held_for == {"httpapi": pytest.approx(30.0, abs=0.5), "batch": pytest.approx(15.0, abs=0.5)}

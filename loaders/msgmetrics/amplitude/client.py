@@ -20,7 +20,8 @@ Status handling (reference §1.5, §1.6):
   Both are fatal and nothing more is sent.
 * 400 with index maps: the listed records are rejected, the rest resent at once
   (Amplitude ingests nothing from a 400). 400 without indexes: whole request rejected.
-* 429: the listed events are held for ``throttle_hold_s`` and the throttled
+* 429: the listed events are held (``throttle_hold_s``, 30 s, on /2/httpapi; at most 15 s on
+  /batch and /identify, as Amplitude advises) and the throttled
   users/devices are held too (their later records wait as well); everything else
   is sent on. Daily-quota users/devices are rejected.
 * 5xx, 408, timeouts, connection errors: the *same bytes* (same ``insert_id`` s)
@@ -57,6 +58,9 @@ SECRET_FIELDS = ("api_key", "secret_key")
 EVENTS_PATH = "/2/httpapi"
 BATCH_PATH = "/batch"
 MAX_BATCH_BODY_BYTES = 20_000_000  # /batch takes up to 20 MB (and the same 2000 events)
+# Amplitude's advice on a 429: pause the throttled users 30 s on /2/httpapi, about 15 s on
+# /batch and /identify (amplitude-apis.md §1.6).
+SHORT_THROTTLE_HOLD_S = 15.0
 IDENTIFY_PATH = "/identify"
 MAX_EVENTS_PER_REQUEST = 2000
 MAX_IDENTIFICATIONS_PER_REQUEST = 1000
@@ -263,6 +267,7 @@ class _Endpoint:
     path: str
     max_items: int
     max_bytes: int
+    throttle_hold_s: float  # how long users named in a 429 wait on this endpoint
     prefix: str
     suffix: str
     sep: str
@@ -339,6 +344,8 @@ class AmplitudeClient(HttpClientBase):
             path=BATCH_PATH if use_batch else EVENTS_PATH,
             max_items=self.config.events_per_request,
             max_bytes=MAX_BATCH_BODY_BYTES if use_batch else MAX_BODY_BYTES,
+            throttle_hold_s=min(self.config.throttle_hold_s, SHORT_THROTTLE_HOLD_S) if use_batch
+            else self.config.throttle_hold_s,
             prefix='{"api_key":' + json.dumps(self.config.api_key) + options + ',"events":[',
             suffix="]}",
             sep=",",
@@ -357,6 +364,7 @@ class AmplitudeClient(HttpClientBase):
             path=IDENTIFY_PATH,
             max_items=MAX_IDENTIFICATIONS_PER_REQUEST,
             max_bytes=MAX_BODY_BYTES,
+            throttle_hold_s=min(self.config.throttle_hold_s, SHORT_THROTTLE_HOLD_S),
             prefix=prefix + "&identification=" + quote_plus("["),
             suffix=quote_plus("]"),
             sep=quote_plus(","),
@@ -612,7 +620,7 @@ class _Delivery:
             held = [i for i in live if _keys(chunk[i].record) & named]
         else:
             held = [] if over_quota else live  # 429 naming nothing: hold the whole request
-        until = self.client._clock() + self.cfg.throttle_hold_s
+        until = self.client._clock() + self.ep.throttle_hold_s
         for key in named or set().union(*(_keys(chunk[i].record) for i in held)):
             self.held_keys[key] = max(self.held_keys.get(key, 0.0), until)
         for i in held:
@@ -625,7 +633,7 @@ class _Delivery:
             self.queue.appendleft(rest)
 
     def _hold(self, item: _Item, until: float) -> None:
-        item.held_s += self.cfg.throttle_hold_s
+        item.held_s += self.ep.throttle_hold_s
         if item.held_s > self.cfg.max_retry_seconds:
             self._reject([item.record], f"HTTP 429 still throttled after {item.held_s:g} s on hold (max_retry_seconds)")
         else:
