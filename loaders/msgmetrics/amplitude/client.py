@@ -323,6 +323,12 @@ class HttpClientBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _backoff(self, attempt: int, elapsed: float) -> None:
+        """Sleep a full-jitter exponential backoff, capped, never past the retry budget."""
+        cfg = self.config
+        cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** min(attempt, 62))
+        self._sleep(max(min(self._rng.uniform(0, cap), cfg.max_retry_seconds - elapsed), 0.0))
+
 
 class AmplitudeClient(HttpClientBase):
 
@@ -416,11 +422,9 @@ class AmplitudeClient(HttpClientBase):
                     "Requests accepted earlier stay accepted; the records not yet accepted were not sent.",
                     report,
                 )
-            cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** min(attempt, 62))
-            delay = min(self._rng.uniform(0, cap), cfg.max_retry_seconds - elapsed)
+            self._backoff(attempt, elapsed)
             attempt += 1
             report.retries += 1
-            self._sleep(max(delay, 0.0))
 
     def _payload(self, resp: requests.Response) -> dict:
         try:

@@ -367,11 +367,9 @@ class AmplitudeCohortsClient(HttpClientBase):
                     f"(max_retry_seconds={cfg.max_retry_seconds:g}); last problem: {problem}. "
                     "Chunks accepted earlier stay applied; the rest were not sent."
                 )
-            cap = min(cfg.backoff_max_s, cfg.backoff_base_s * 2.0 ** min(attempt, 62))
-            delay = min(self._rng.uniform(0, cap), cfg.max_retry_seconds - elapsed)
+            self._backoff(attempt, elapsed)
             attempt += 1
             stats.retries += 1
-            self._sleep(max(delay, 0.0))
             if on_retry is not None:
                 on_retry()
 
