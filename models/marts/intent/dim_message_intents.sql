@@ -1,0 +1,102 @@
+-- The intent of every message (cart, browse, post_purchase, winback, promo, other):
+-- the seed message_intents by action first, then by parent message (campaign,
+-- broadcast, newsletter, transactional), then the first name pattern of the seed
+-- message_intent_patterns (lowest rule_order) matching the message's or its parent's
+-- name. Null when nothing says: rpt_messages_without_intent lists those.
+with
+
+messages as (
+
+    -- TEMPORARY until dim_messages lands on main: the messages seen in events, no names
+    select
+        parent_type,
+        parent_id,
+        action_id,
+        content_id,
+        max(channel) as channel,
+        cast(null as {{ dbt.type_string() }}) as parent_name,
+        cast(null as {{ dbt.type_string() }}) as message_name
+    from {{ ref('fct_message_events') }}
+    where parent_type is not null
+    group by parent_type, parent_id, action_id, content_id
+
+),
+
+mapping as (
+
+    select
+        trim(parent_type) as parent_type,
+        trim(parent_id) as parent_id,
+        nullif(trim(action_id), '') as action_id,
+        trim(intent) as intent
+    from {{ ref('message_intents') }}
+
+),
+
+patterns as (
+
+    select rule_order, lower(name_pattern) as name_pattern, trim(intent) as intent
+    from {{ ref('message_intent_patterns') }}
+
+),
+
+pattern_matches as (
+
+    select
+        messages.parent_type,
+        messages.parent_id,
+        messages.action_id,
+        messages.content_id,
+        patterns.intent,
+        {{ dbt.concat(["'name pattern '", 'patterns.name_pattern', "' on '",
+            "case when lower(messages.message_name) like patterns.name_pattern then 'message_name' else 'parent_name' end"]) }} as intent_source,
+        row_number() over (
+            partition by messages.parent_type, messages.parent_id, messages.action_id, messages.content_id
+            order by patterns.rule_order,
+                case when lower(messages.message_name) like patterns.name_pattern then 0 else 1 end
+        ) as match_rank
+    from messages
+    inner join patterns
+        on lower(messages.message_name) like patterns.name_pattern
+        or lower(messages.parent_name) like patterns.name_pattern
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash(dbt.concat([
+            "coalesce(messages.parent_type, '')", "'|'", "coalesce(messages.parent_id, '')", "'|'",
+            "coalesce(messages.action_id, '')", "'|'", "coalesce(messages.content_id, '')"])) }} as message_key,
+        messages.parent_type,
+        messages.parent_id,
+        messages.action_id,
+        messages.content_id,
+        messages.channel,
+        messages.parent_name,
+        messages.message_name,
+        coalesce(by_action.intent, by_parent.intent, pattern_matches.intent) as intent,
+        case
+            when by_action.intent is not null then 'message_intents by action'
+            when by_parent.intent is not null then 'message_intents by parent'
+            else pattern_matches.intent_source
+        end as intent_source
+    from messages
+    left join mapping as by_action
+        on by_action.parent_type = messages.parent_type
+        and by_action.parent_id = messages.parent_id
+        and by_action.action_id = messages.action_id
+    left join mapping as by_parent
+        on by_parent.parent_type = messages.parent_type
+        and by_parent.parent_id = messages.parent_id
+        and by_parent.action_id is null
+    left join pattern_matches
+        on pattern_matches.parent_type = messages.parent_type
+        and pattern_matches.parent_id = messages.parent_id
+        and {{ equal_or_both_null('pattern_matches.action_id', 'messages.action_id') }}
+        and {{ equal_or_both_null('pattern_matches.content_id', 'messages.content_id') }}
+        and pattern_matches.match_rank = 1
+
+)
+
+select * from final
