@@ -211,6 +211,9 @@
                 {{ _registry_error(where ~ ": all_of must name at least one cohort") }}
             {%- endif -%}
         {%- endif -%}
+        {%- for other in by_name.values() if cohort['push'] and other['push'] and other['amplitude_property'] == cohort['amplitude_property'] -%}
+            {{ _registry_error(where ~ " and cohort '" ~ other['name'] ~ "' would both set the Amplitude property " ~ cohort['amplitude_property']) }}
+        {%- endfor -%}
         {%- do by_name.update({name: cohort}) -%}
         {%- do names.append(name) -%}
     {%- endfor -%}
@@ -253,7 +256,12 @@
     {%- if raw is string or raw is mapping or raw is not iterable -%}
         {{ _registry_error("var audiences must be a list of audiences (- name: ..., cohort: ..., ...)") }}
     {%- endif -%}
-    {%- set cohorts = cohort_names() -%}
+    {%- set registry = cohort_registry() -%}
+    {%- set cohorts = registry | map(attribute='name') | list -%}
+    {%- set properties = {} -%}
+    {%- for cohort in registry if cohort['push'] -%}
+        {%- do properties.update({cohort['amplitude_property']: "cohort '" ~ cohort['name'] ~ "'"}) -%}
+    {%- endfor -%}
     {%- set prefix = var('amplitude_audience_property_prefix') -%}
     {%- set known = ['name', 'description', 'cohort', 'incentive', 'priority', 'suppress', 'push', 'amplitude_property'] -%}
     {%- set audiences = [] -%}
@@ -300,6 +308,12 @@
                 {{ _registry_error(where ~ " and audience '" ~ priorities[audience['priority']] ~ "' share priority " ~ audience['priority'] ~ ": incentive priorities must differ") }}
             {%- endif -%}
             {%- do priorities.update({audience['priority']: name}) -%}
+        {%- endif -%}
+        {%- if audience['push'] -%}
+            {%- if audience['amplitude_property'] in properties -%}
+                {{ _registry_error(where ~ " and " ~ properties[audience['amplitude_property']] ~ " would both set the Amplitude property " ~ audience['amplitude_property']) }}
+            {%- endif -%}
+            {%- do properties.update({audience['amplitude_property']: where}) -%}
         {%- endif -%}
         {%- do names.append(name) -%}
         {%- do audiences.append(audience) -%}

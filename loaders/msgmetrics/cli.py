@@ -200,19 +200,24 @@ def _load_orders(warehouse, run, locations: list[str]):
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
+@click.option("--max-data-lag-hours", type=click.FloatRange(min=0), default=None,
+              help="Fail the cohort freshness test when the newest event is older than this before as_of "
+                   "(default: var cohort_max_data_lag_hours, 36). Raise it for a backfill or a what-if as_of.")
 @click.pass_obj
 @_records_run("build")
-def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None) -> None:
+def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None,
+          max_data_lag_hours: float | None) -> None:
     """Run `dbt build` (models, seeds, data tests and unit tests)."""
-    _build(warehouse, run, as_of, full_refresh, select)
+    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours)
 
 
-def _build(warehouse, run, as_of=None, full_refresh=False, select=None):
+def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None):
     from .build import build as run_build
 
     click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
     run.as_of = as_of
-    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select)
+    dbt_vars = {} if max_data_lag_hours is None else {"cohort_max_data_lag_hours": max_data_lag_hours}
+    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select, vars=dbt_vars)
     run.dbt_invocation_id, run.dbt_results = result.invocation_id, result.counts
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(f"build: {counts}")
@@ -357,11 +362,18 @@ def _push_to_local_fake(warehouse, run):
 
 
 def _print_summary(warehouse) -> None:
-    from .summary import cohort_sizes, identity_coverage
+    from .summary import audience_sizes, cohort_sizes, identity_coverage
 
     click.echo("\ncohort sizes (marts.cohort_membership):")
-    for cohort, members, pushable in cohort_sizes(warehouse):
-        click.echo(f"  {cohort:<24} {members:>7,} people ({pushable:,} with an Amplitude user id)")
+    for cohort, members, pushable, pushed in cohort_sizes(warehouse):
+        click.echo(f"  {cohort:<32} {members:>7,} people ({pushable:,} with an Amplitude user id)"
+                   + ("" if pushed or not members else "; a building block, not pushed"))
+    audiences = audience_sizes(warehouse)
+    if audiences:
+        click.echo("audiences (marts.audience_assignments):")
+    for name, incentive, assigned, pushable, suppressed, outranked in audiences:
+        click.echo(f"  audience {name:<26} {assigned:>7,} assigned ({pushable:,} with an Amplitude user id; "
+                   f"{suppressed:,} suppressed, {outranked:,} outranked){' [incentive]' if incentive else ''}")
     for measure, resolved, total in identity_coverage(warehouse):
         share = resolved / total if total else 0
         click.echo(f"identity coverage: {resolved:,} of {total:,} {measure} resolve to an Amplitude user id ({share:.1%})")

@@ -32,7 +32,7 @@ history as (
 
 build as (
 
-    select *, cast(as_of as date) as size_date from {{ ref('int_cohorts__data_freshness') }}
+    select *, cast(as_of as date) as day from {{ ref('int_cohorts__data_freshness') }}
 
 ),
 
@@ -52,7 +52,7 @@ entries as (
     select cohort_name, count(*) as entered
     from history
     cross join build
-    where cast(history.entered_at as date) = build.size_date
+    where cast(history.entered_at as date) = build.day
     group by cohort_name
 
 ),
@@ -62,7 +62,7 @@ exits as (
     select cohort_name, count(*) as exited
     from history
     cross join build
-    where cast(history.exited_at as date) = build.size_date
+    where cast(history.exited_at as date) = build.day
     group by cohort_name
 
 ),
@@ -70,8 +70,8 @@ exits as (
 final as (
 
     select
-        {{ dbt.hash(dbt.concat([dbt.cast('build.size_date', dbt.type_string()), "'|'", 'cohorts.cohort_name'])) }} as cohort_size_key,
-        build.size_date,
+        {{ dbt.hash(dbt.concat([dbt.cast('build.day', dbt.type_string()), "'|'", 'cohorts.cohort_name'])) }} as cohort_size_key,
+        build.day,
         cohorts.cohort_name,
         coalesce(sizes.members, 0) as members,
         coalesce(sizes.members_with_amplitude_id, 0) as members_with_amplitude_id,
@@ -89,7 +89,7 @@ final as (
     -- a later as_of of the same day already recorded wins over this one
     where not exists (
         select 1 from {{ this }} as recorded
-        where recorded.size_date = build.size_date and recorded.as_of > build.as_of
+        where recorded.day = build.day and recorded.as_of > build.as_of
     )
     {%- endif %}
 
