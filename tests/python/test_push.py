@@ -221,8 +221,10 @@ def test_cohorts_are_created_once_then_only_entries_and_exits_are_sent(warehouse
     for name, members in expected.items():
         assert held[name] == members
     ledger_members = {}
-    for cohort, user_id in query(warehouse, "select cohort_name, user_id from msgmetrics_ledger.amplitude_cohort_members_current"):
-        ledger_members.setdefault(f"cio_cohort_{cohort}", set()).add(user_id)
+    for name, user_id in query(warehouse, """
+            select c.amplitude_name, m.user_id from msgmetrics_ledger.amplitude_cohort_members_current m
+            join msgmetrics_ledger.amplitude_cohorts c using (environment, cohort_name)"""):
+        ledger_members.setdefault(name, set()).add(user_id)
     assert ledger_members == expected
 
 
