@@ -5,7 +5,7 @@ with
 events as (
 
     select person_key, cio_id, customer_id, email, occurred_at, event_id
-    from {{ ref('stg_customerio__message_events') }}
+    from {{ ref('int_messaging__events_unioned') }}
     where person_key is not null
 
 ),

@@ -49,6 +49,7 @@ final as (
         sum(case when metric = 'clicked' and is_machine then 1 else 0 end) as machine_click_count,
         min(occurred_at) as first_event_at,
         max(occurred_at) as last_event_at,
+        {{ dbt.listagg('distinct event_source', "', '", 'order by event_source') }} as event_sources,
         max(loaded_at) as last_loaded_at
     from events
     group by delivery_id

@@ -1,14 +1,55 @@
--- One row per Customer.io message or profile event (deduplicated on event_id).
-{{ config(materialized='incremental', unique_key='event_id', on_schema_change='append_new_columns') }}
+-- One row per Customer.io message or profile event, whichever source reported it.
+-- When several sources report the same fact (the same metric of the same delivery),
+-- only the events of the most precise source are kept (webhooks, then Data Warehouse
+-- Sync, then the App API), so nothing counts twice.
+-- Incremental: a build recomputes every fact that received a row from any source since
+-- the last build, from all of that fact's rows (delete+insert on fact_group_key).
+{{ config(
+    materialized='incremental',
+    unique_key='fact_group_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
 
 with
 
-events as (
+unioned as (
 
-    select * from {{ ref('stg_customerio__message_events') }}
-    {% if is_incremental() %}
-    where loaded_at > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
-    {% endif %}
+    select * from {{ ref('int_messaging__events_unioned') }}
+
+),
+
+{% if is_incremental() %}
+touched as (
+
+    select distinct fact_group_key
+    from unioned
+    where loaded_at > (select {{ loaded_at_watermark('group_loaded_at') }} from {{ this }})
+
+),
+
+candidates as (
+
+    select unioned.*
+    from unioned
+    inner join touched on touched.fact_group_key = unioned.fact_group_key
+
+),
+{% else %}
+candidates as (
+
+    select * from unioned
+
+),
+{% endif %}
+
+ranked as (
+
+    select
+        *,
+        min(source_precedence) over (partition by fact_group_key) as winning_precedence,
+        max(loaded_at) over (partition by fact_group_key) as group_loaded_at
+    from candidates
 
 ),
 
@@ -16,6 +57,8 @@ final as (
 
     select
         event_id,
+        event_source,
+        fact_group_key,
         delivery_id,
         person_key,
         cio_id,
@@ -46,8 +89,10 @@ final as (
         -- are still human.
         (metric = 'opened' and not is_prefetched) as is_human_open,
         (metric = 'clicked' and not is_machine) as is_human_click,
-        loaded_at
-    from events
+        loaded_at,
+        group_loaded_at
+    from ranked
+    where source_precedence = winning_precedence
 
 )
 

@@ -4,7 +4,11 @@ with
 
 source as (
 
-    select * from {{ source('customerio', 'webhook_events') }}
+    {{ source_or_empty('customerio', 'webhook_events', {
+        'event_id': dbt.type_string(), 'object_type': dbt.type_string(), 'metric': dbt.type_string(),
+        'timestamp': dbt.type_bigint(), 'data': dbt.type_string(), 'is_known_event': dbt.type_boolean(),
+        '_source_file': dbt.type_string(), '_line_number': dbt.type_bigint(),
+        '_loaded_at': 'timestamp with time zone'}) }}
     {% if is_incremental() %}
     -- only what loads since the last build brought: a reloaded or late event has a new
     -- _loaded_at whatever its event time, so no lateness is ever missed
@@ -85,6 +89,7 @@ final as (
 
     select
         event_id,
+        'webhook' as event_source,
         delivery_id,
         {{ person_key('cio_id', 'customer_id', 'email') }} as person_key,
         object_type,
