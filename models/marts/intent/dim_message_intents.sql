@@ -2,23 +2,13 @@
 -- the seed message_intents by action first, then by parent message (campaign,
 -- broadcast, newsletter, transactional), then the first name pattern of the seed
 -- message_intent_patterns (lowest rule_order) matching the message's or its parent's
--- name. Null when nothing says: rpt_messages_without_intent lists those.
+-- name (dim_messages: names are null until a loader provides them). Null when nothing
+-- says: rpt_messages_without_intent lists those.
 with
 
 messages as (
 
-    -- TEMPORARY until dim_messages lands on main: the messages seen in events, no names
-    select
-        parent_type,
-        parent_id,
-        action_id,
-        content_id,
-        max(channel) as channel,
-        cast(null as {{ dbt.type_string() }}) as parent_name,
-        cast(null as {{ dbt.type_string() }}) as message_name
-    from {{ ref('fct_message_events') }}
-    where parent_type is not null
-    group by parent_type, parent_id, action_id, content_id
+    select * from {{ ref('dim_messages') }}
 
 ),
 
@@ -43,15 +33,12 @@ patterns as (
 pattern_matches as (
 
     select
-        messages.parent_type,
-        messages.parent_id,
-        messages.action_id,
-        messages.content_id,
+        messages.message_key,
         patterns.intent,
         {{ dbt.concat(["'name pattern '", 'patterns.name_pattern', "' on '",
             "case when lower(messages.message_name) like patterns.name_pattern then 'message_name' else 'parent_name' end"]) }} as intent_source,
         row_number() over (
-            partition by messages.parent_type, messages.parent_id, messages.action_id, messages.content_id
+            partition by messages.message_key
             order by patterns.rule_order,
                 case when lower(messages.message_name) like patterns.name_pattern then 0 else 1 end
         ) as match_rank
@@ -65,9 +52,7 @@ pattern_matches as (
 final as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            "coalesce(messages.parent_type, '')", "'|'", "coalesce(messages.parent_id, '')", "'|'",
-            "coalesce(messages.action_id, '')", "'|'", "coalesce(messages.content_id, '')"])) }} as message_key,
+        messages.message_key,
         messages.parent_type,
         messages.parent_id,
         messages.action_id,
@@ -91,10 +76,7 @@ final as (
         and by_parent.parent_id = messages.parent_id
         and by_parent.action_id is null
     left join pattern_matches
-        on pattern_matches.parent_type = messages.parent_type
-        and pattern_matches.parent_id = messages.parent_id
-        and {{ equal_or_both_null('pattern_matches.action_id', 'messages.action_id') }}
-        and {{ equal_or_both_null('pattern_matches.content_id', 'messages.content_id') }}
+        on pattern_matches.message_key = messages.message_key
         and pattern_matches.match_rank = 1
 
 )
