@@ -165,7 +165,7 @@ def test_purchases_are_every_order_once_with_its_conversion(built_warehouse):
         select count(*) from marts.fct_purchases where person_key is null""")[0][0]
     resolvable = query(built_warehouse, """
         select count(*) from staging.stg_shop__orders o
-        where exists (select 1 from intermediate.int_identity__people_observed p
+        where exists (select 1 from marts.xref_user_identity p
                       where p.customer_id = o.customer_id or p.email = o.email)""")[0][0]
     assert unresolved == orders - resolvable
 

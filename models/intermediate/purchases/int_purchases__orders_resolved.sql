@@ -12,7 +12,8 @@ orders as (
 
 people as (
 
-    select * from {{ ref('int_identity__people_observed') }}
+    -- the identity crosswalk (a table): the latest id and email observed for each person
+    select * from {{ ref('xref_user_identity') }}
 
 ),
 
