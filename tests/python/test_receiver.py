@@ -3,6 +3,7 @@ files checked byte for byte, and `msgmetrics load webhooks` run on the folder it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -59,6 +60,7 @@ class Receiver:
         self.lines: list[str] = []
         self._listening = threading.Event()
         self.port: int | None = None
+        self.server_pid: int | None = None
         threading.Thread(target=self._read_log, daemon=True).start()
         if not self._listening.wait(30) or self.port is None:
             self.proc.kill()
@@ -93,6 +95,9 @@ class Receiver:
         return code
 
     def kill(self) -> None:
+        if self.proc.poll() is None and getattr(self, "server_pid", None):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.server_pid, signal.SIGKILL)  # under strace, the server is not self.proc
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,4 +283,7 @@ def run(config: ReceiverConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         await Receiver(config).serve(stop)
 
+    # The writer thread needs the GIL back after each fdatasync to hand its batch to the loop; by
+    # default a busy loop keeps it up to 5 ms, which adds straight to every answer time.
+    sys.setswitchinterval(settings.GIL_SWITCH_INTERVAL_S)
     asyncio.run(main())

@@ -30,6 +30,9 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = DEFAULT_ANSWER_TIMEOUT_S + 1.0
 
 HEALTH_PATH = "/healthz"
 
+# sys.setswitchinterval for the receiver process (Python's default is 5 ms); see server.run.
+GIL_SWITCH_INTERVAL_S = 0.001
+
 FILE_PREFIX = "webhooks-"
 FINISHED_SUFFIX = ".jsonl"
 ACTIVE_SUFFIX = ".open"
