@@ -122,15 +122,29 @@ async def drive(url: str, bodies: list[bytes], connections: int, seconds: float,
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(window_edges(), *(worker(session, n) for n in range(connections)))
-    latencies.sort()
-    return {
+    return {"latencies": latencies, "seconds": seconds, "codes": codes}
+
+
+def summarise(rounds: list[dict]) -> dict:
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    seconds = sum(r["seconds"] for r in rounds)
+    codes = sum((r["codes"] for r in rounds), Counter())
+    out = {
         "requests": len(latencies),
         "rps": len(latencies) / seconds,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "max_ms": 1000 * latencies[-1],
         "codes": dict(codes),
+        "server_cpu_us": 1e6 * sum(r["cpu_s"] for r in rounds) / max(1, len(latencies)),
+        "rps_per_round": [round(len(r["latencies"]) / r["seconds"]) for r in rounds],
     }
+    for key in ("stored", "syncs", "on_disk", "open_files_left"):
+        if all(key in r for r in rounds):
+            out[key] = sum(r[key] for r in rounds)
+    if out.get("syncs"):
+        out["per_sync"] = out["stored"] / out["syncs"]
+    return out
 
 
 def realistic_bodies(work: Path, count: int) -> list[bytes]:
@@ -146,14 +160,14 @@ def realistic_bodies(work: Path, count: int) -> list[bytes]:
 
 
 def run_variant(variant: str, work: Path, bodies: list[bytes], connections: int, seconds: float) -> dict:
-    out_dir = work / f"out-{variant}"
+    out_dir = Path(tempfile.mkdtemp(prefix=f"out-{variant}-", dir=work))
     proc, port, log = start_server(variant, out_dir)
     server_pid = int(re.search(r"pid (\d+)", "".join(log)).group(1))
     try:
         cpu = [0.0]
         result = asyncio.run(drive(f"http://127.0.0.1:{port}/customerio/webhooks", bodies, connections, seconds,
                                    on_window=lambda edge: cpu.append(cpu_seconds(server_pid))))
-        result["server_cpu_us"] = 1e6 * (cpu[2] - cpu[1]) / max(1, result["requests"])
+        result["cpu_s"] = cpu[2] - cpu[1]
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
@@ -162,11 +176,10 @@ def run_variant(variant: str, work: Path, bodies: list[bytes], connections: int,
     syncs = re.search(r"stored in (\d+) sync", text)
     stored = re.search(r"stopped: (\d+) webhook", text)
     if variant != "bare":
-        on_disk = sum(len(p.read_bytes().splitlines()) for p in out_dir.glob("*.jsonl"))
-        result["on_disk"] = on_disk
-        result["stored"] = int(stored.group(1)) if stored else None
-        result["per_sync"] = (int(stored.group(1)) / int(syncs.group(1))) if syncs and stored else None
+        result["on_disk"] = sum(len(p.read_bytes().splitlines()) for p in out_dir.glob("*.jsonl"))
+        result["stored"], result["syncs"] = int(stored.group(1)), int(syncs.group(1))
         result["open_files_left"] = len(list(out_dir.glob("*.open")))
+    shutil.rmtree(out_dir, ignore_errors=True)
     return result
 
 
@@ -174,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per variant (after 1 s warm-up)")
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4, help="split each variant's time into interleaved rounds")
     parser.add_argument("--variants", default="bare,no-fsync,receiver")
     parser.add_argument("--serve", choices=["bare", "no-fsync"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -188,12 +202,21 @@ def main() -> None:
         bodies = realistic_bodies(work, 20_000)
         sizes = sorted(len(b) for b in bodies)
         print(f"{len(bodies):,} distinct generated bodies, {statistics.median(sizes):.0f} bytes median "
-              f"(max {sizes[-1]}); {args.connections} keep-alive connections; {args.seconds:g} s per variant; "
-              f"{os.cpu_count()} CPUs (shared), client in this process")
-        results = {}
-        for variant in args.variants.split(","):
-            results[variant] = run_variant(variant, work, bodies, args.connections, args.seconds)
-            print(f"  {variant}: {json.dumps(results[variant])}", flush=True)
+              f"(max {sizes[-1]}); {args.connections} keep-alive connections; {args.seconds:g} s per variant in "
+              f"{args.rounds} rounds; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before; "
+              "client in this process")
+        variants = args.variants.split(",")
+        rounds: dict[str, list[dict]] = {v: [] for v in variants}
+        for number in range(1, args.rounds + 1):  # interleaved, so a busy moment hits every variant
+            for variant in variants:
+                rounds[variant].append(run_variant(variant, work, bodies, args.connections,
+                                                   args.seconds / args.rounds))
+            print(f"  round {number}/{args.rounds}: " + ", ".join(
+                f"{v} {len(r[-1]['latencies']) / r[-1]['seconds']:,.0f}/s" for v, r in rounds.items())
+                + f" (load average {os.getloadavg()[0]:.1f})", flush=True)
+        results = {variant: summarise(rs) for variant, rs in rounds.items()}
+        for variant, r in results.items():
+            print(f"  {variant}: {json.dumps(r)}")
         base = results.get("bare", {}).get("rps")
         print()
         print("| variant | requests/s | vs bare | p50 ms | p99 ms | max ms | non-200 | server CPU µs/request "
@@ -208,8 +231,9 @@ def main() -> None:
         for variant, r in results.items():
             if "on_disk" in r:
                 print(f"{variant}: {r['on_disk']:,} lines on disk for {r['stored']:,} stored "
-                      f"(accepted in the measured window: {r['codes'].get(200, 0):,}); "
+                      f"(accepted in the measured windows: {r['codes'].get(200, 0):,}); "
                       f"unfinished files left: {r['open_files_left']}")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

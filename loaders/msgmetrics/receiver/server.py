@@ -135,6 +135,9 @@ class Receiver:
             self._rejections.warning("413 from %s: body larger than %d bytes", self._peer(request),
                                      self.config.max_body_bytes)
             return _json_error(413, f"body larger than {self.config.max_body_bytes} bytes")
+        except ConnectionError:  # the sender went away mid-body: nothing to store, nobody to answer
+            log.debug("connection from %s lost while reading the body", self._peer(request))
+            return _json_error(400, "incomplete body")
         headers = request.headers
         reason = self.verifier.check(headers.get(settings.TIMESTAMP_HEADER), headers.get(settings.SIGNATURE_HEADER),
                                      raw, time.time())
