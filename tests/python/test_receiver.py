@@ -547,3 +547,37 @@ def test_a_failing_disk_answers_503_and_never_loses_an_acknowledged_body(receive
     assert open_files(out) == []
     assert len(finished_files(out)) >= 2
     assert lines_on_disk(out) == [body + b"\n" for body, code in answers if code == 200]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to inject the fault")
+def test_a_failed_fdatasync_answers_503_and_drops_that_batch(receivers, tmp_path, bodies):
+    """The second fdatasync fails with EIO (injected by strace): its body gets 503 and is cut from
+    the file; the next body goes to a new file; every 200 is on disk."""
+    out = tmp_path / "in"
+    receiver = receivers(out, wrapper=("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync",
+                                       "-e", "inject=fdatasync:error=EIO:when=2"))
+    codes = [receiver.post(body).status_code for body in bodies[:3]]
+    assert codes == [200, 503, 200]
+    assert receiver.stop() == 0
+    assert [p.read_bytes() for p in finished_files(out)] == [bodies[0] + b"\n", bodies[2] + b"\n"]
+    assert open_files(out) == []
+    assert "Input/output error" in receiver.log
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to inject the fault")
+def test_a_slow_disk_gets_503_before_customerio_gives_up(receivers, tmp_path, bodies):
+    """fdatasync takes 2 s (injected): the answer is a 503 at the answer timeout, not a hang."""
+    out = tmp_path / "in"
+    receiver = receivers(out, "--answer-timeout", "0.5",
+                         wrapper=("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync",
+                                  "-e", "inject=fdatasync:delay_exit=2000000:when=1"))
+    started = time.monotonic()
+    answer = receiver.post(bodies[0])
+    took = time.monotonic() - started
+    assert answer.status_code == 503 and answer.json() == {"error": "storage too slow; retry"}
+    assert 0.4 < took < 1.9
+    time.sleep(max(0.0, started + 2.5 - time.monotonic()))  # the slow sync is over
+    assert receiver.post(bodies[1]).status_code == 200
+    assert receiver.stop() == 0
+    # the slow one did reach the disk: Customer.io's retry makes a duplicate, which the loader drops
+    assert lines_on_disk(out) == [bodies[0] + b"\n", bodies[1] + b"\n"]

@@ -150,7 +150,7 @@ class Receiver:
         except InvalidBody as exc:
             self.counters.invalid += 1
             # Customer.io retries a 400 (after an hour) and holds back later webhooks meanwhile
-            self._rejections.warning("400 from %s: a signed body of %d bytes is %s; Customer.io will retry it "
+            self._rejections.warning("400 from %s: a body of %d bytes is %s; Customer.io will retry it "
                                      "and hold back later webhooks until it gets a 2xx", self._peer(request),
                                      len(raw), exc)
             return _json_error(400, str(exc))
