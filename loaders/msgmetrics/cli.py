@@ -1,5 +1,5 @@
 """The `msgmetrics` command line: generate, load, build, push, run, demo, status, doctor,
-test-send, docs, report, fake-amplitude."""
+test-send, docs, report, fake-amplitude, serve-webhooks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import runs, settings
+from .receiver import settings as receiver_settings
 
 
 EXIT_FATAL = 1  # push also exits 2 when some records were dead-lettered (PushResult.exit_code)
@@ -507,6 +508,58 @@ def fake_amplitude(port: int, api_key: str) -> None:
 
             while True:
                 time.sleep(3600)
+
+
+# ---------------------------------------------------------------- serve-webhooks (webhook receiver)
+@main.command("serve-webhooks")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the JSONL files (`msgmetrics load webhooks` reads it).")
+@click.option("--host", default=receiver_settings.DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=receiver_settings.DEFAULT_PORT, show_default=True,
+              help="0: any free port.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_MAX_BODY_BYTES,
+              show_default=True, help="Larger bodies get 413 (the loader reads lines of up to 16 MiB).")
+@click.option("--rotate-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_ROTATE_BYTES,
+              show_default=True, help="Finish the active file once it holds this many bytes.")
+@click.option("--rotate-seconds", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ROTATE_SECONDS,
+              show_default=True, help="Finish the active file this long after its first line (latency until `load` sees it).")
+@click.option("--replay-window", "replay_window_s", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_REPLAY_WINDOW_S,
+              show_default=True, help="Refuse (401) a X-CIO-Timestamp further than this many seconds from now, either way.")
+@click.option("--answer-timeout", "answer_timeout_s", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ANSWER_TIMEOUT_S,
+              show_default=True, help="Answer 503 if a body is not durable by then (Customer.io waits 4 s).")
+@click.option("--insecure-no-signature", is_flag=True,
+              help="Accept unsigned requests. Local testing only: anyone reaching the port can write events.")
+def serve_webhooks(out_dir: str, host: str, port: int, max_body_bytes: int, rotate_bytes: int,
+                   rotate_seconds: float, replay_window_s: int, answer_timeout_s: float,
+                   insecure_no_signature: bool) -> None:
+    """Receive Customer.io reporting webhooks into rotating JSONL files.
+
+    Verifies X-CIO-Signature with $CUSTOMERIO_WEBHOOK_SIGNING_KEY, stores each accepted body as
+    one line, durably (fdatasync) before answering 200. The file being written ends in `.open`;
+    finished files end in `.jsonl`. GET /healthz for load balancers; SIGTERM stops gracefully.
+    """
+    import os
+
+    from .receiver.server import ReceiverConfig, run
+
+    key = os.environ.get(receiver_settings.SIGNING_KEY_ENV, "").strip()
+    if insecure_no_signature:
+        signing_key = None
+    elif not key:
+        _fail(f"set {receiver_settings.SIGNING_KEY_ENV} to the signing key shown on Customer.io's Reporting Webhooks page "
+              "(or pass --insecure-no-signature for local testing only)")
+    else:
+        signing_key = key.encode()
+    config = ReceiverConfig(
+        out_dir=Path(out_dir), host=host, port=port, signing_key=signing_key, replay_window_s=replay_window_s,
+        max_body_bytes=max_body_bytes, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds,
+        answer_timeout_s=answer_timeout_s, shutdown_timeout_s=answer_timeout_s + 1.0,
+    )
+    try:
+        run(config)
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc}")
+# ---------------------------------------------------------------- end serve-webhooks
 
 
 if __name__ == "__main__":
