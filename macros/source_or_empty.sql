@@ -7,11 +7,14 @@
     {%- if execute and relation.schema is not none
           and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
         {{ log("source " ~ source_name ~ "." ~ table_name ~ " is not loaded yet: treating it as empty", info=true) }}
-        select
-        {%- for name, type in columns.items() %}
-            cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
-        where 1 = 0
+        {#- a subquery, so a model may append its own `where` (an incremental filter) -#}
+        select * from (
+            select
+            {%- for name, type in columns.items() %}
+                cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+            {%- endfor %}
+            where 1 = 0
+        ) as not_loaded_yet
     {%- else -%}
         select * from {{ relation }}
     {%- endif -%}

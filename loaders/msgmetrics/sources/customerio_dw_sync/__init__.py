@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from ..files import InputFile, list_input_files
 from .helpers import (
-    SkipFile, classify, drop_superseded, file_quarantine_row, latest_per_key, read_export_file,
+    UNREADABLE, SkipFile, classify, drop_superseded, file_quarantine_row, latest_per_key, read_export_file,
 )
 from .settings import (
     BATCH_ROWS, DEFAULT_FILE_GLOB, FILE_TYPES, LOOKUP_CHUNK, QUARANTINE_TABLE, FileType,
@@ -136,11 +136,13 @@ class _Warehouse:
         return self._max[name]
 
     def versions(self, name: str, key: str, keys: list) -> pa.Table:
+        """(key, _version) of the given keys in the warehouse."""
         table = self._table(name)
-        parts = [table.select(key, "_version").where(key, "in", keys[i:i + LOOKUP_CHUNK]).arrow()
-                 for i in range(0, len(keys), LOOKUP_CHUNK)]
-        return pa.concat_tables(parts) if parts else pa.table({key: pa.array([], pa.string()),
-                                                               "_version": pa.array([], pa.int64())})
+        found = []
+        for i in range(0, len(keys), LOOKUP_CHUNK):  # fetchall: dlt's .arrow() needs duckdb 1's API
+            found += table.select(key, "_version").where(key, "in", keys[i:i + LOOKUP_CHUNK]).fetchall()
+        return pa.table({key: pa.array([k for k, _ in found], pa.string()),
+                         "_version": pa.array([v for _, v in found], pa.int64())})
 
 
 @dlt.resource(name="dw_sync_files")
@@ -194,9 +196,9 @@ def dw_sync_files(locations: list[str], file_glob: str, reread: bool, stats: DwS
             log.warning("[%d/%d] %s skipped: %s", number, len(ordered), input_file.url, reason)
             yield dlt.mark.with_hints(file_quarantine_row(input_file.url, reason, loaded_at), quarantine_hints,
                                       create_table_variant=True)
-            # a file that cannot be read may still be uploading: try it again next run;
-            # a name we do not understand will not change, so it is not read again
-            if reason.startswith(("file name", "unknown file type")):
+            # a file that cannot be read may still be uploading: try it again next run; a name or
+            # columns we cannot use will not change unless the file does (then it is read again)
+            if not reason.startswith(UNREADABLE):
                 files_done[input_file.url] = input_file.fingerprint
             continue
         stats.files_read += 1

@@ -76,9 +76,12 @@ def _typed(column: str, duck_type: str, kind: str) -> str:
     raise ValueError(kind)
 
 
+UNREADABLE = "cannot read Parquet: "
+
+
 def _unreadable(exc: Exception, local_path: Path) -> str:
     # without the local path: for a bucket file it is a temporary copy's
-    return "cannot read Parquet: " + str(exc).splitlines()[0].replace(str(local_path), local_path.name)
+    return UNREADABLE + str(exc).splitlines()[0].replace(str(local_path), local_path.name)
 
 
 _NULL_TYPE = {TEXT: "varchar", BIGINT: "bigint", BOOL: "boolean", TIMESTAMP: "timestamptz"}
