@@ -125,11 +125,42 @@ def test_dw_sync_fills_in_the_facts_the_webhooks_missed(tmp_path, demo_data, dw_
         (missing_events,)]
 
 
+def _split_point(export: Path) -> int:
+    """A file sequence number to split the export at (the first file of a batch in its second
+    half) such that the first part holds metrics whose delivery comes only in the second, and
+    deliveries whose re-export (under the known person) comes only in the second."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"""
+            create view files as
+            select *, cast(regexp_extract(filename, '_([0-9]+)[.]parquet$', 1) as hugeint) as file_seq
+            from read_parquet('{export}/deliveries_*.parquet', filename = true)
+        """)
+        (cut,) = con.execute(f"""
+            with delivery_files as (
+                select delivery_id, min(file_seq) as first_seq, max(file_seq) as last_seq from files group by 1
+            ), metric_files as (
+                select delivery_id, cast(regexp_extract(filename, '_([0-9]+)[.]parquet$', 1) as hugeint) as seq
+                from read_parquet('{export}/metrics_*.parquet', filename = true)
+            ), cuts as (
+                select distinct file_seq as cut from files
+                where file_seq >= (select quantile_disc(file_seq, 0.5) from files)
+            )
+            select min(cut) from cuts
+            where exists (select 1 from delivery_files d where d.first_seq < cut and cut <= d.last_seq)
+              and exists (select 1 from metric_files m join delivery_files d using (delivery_id)
+                          where m.seq < cut and cut <= d.first_seq)
+        """).fetchall()[0]
+        assert cut is not None, "the export has no batch boundary with late deliveries and re-exports"
+        return int(cut)
+    finally:
+        con.close()
+
+
 def test_metrics_before_their_delivery_get_it_in_a_later_build_incremental_equals_full(tmp_path, demo_data, dw_export):
     _, manifest = demo_data
-    files = sorted(dw_export.glob("*.parquet"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
-    deliveries = [f for f in files if f.name.startswith("deliveries_")]
-    cut = int(deliveries[len(deliveries) * 2 // 3].stem.rsplit("_", 1)[1])  # the first file of a later batch
+    cut = _split_point(dw_export)
+    files = sorted(dw_export.glob("*.parquet"))
     first, later = tmp_path / "first", tmp_path / "later"
     first.mkdir(), later.mkdir()
     for f in files:
