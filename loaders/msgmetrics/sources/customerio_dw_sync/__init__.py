@@ -27,10 +27,11 @@ from urllib.parse import urlparse
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..files import InputFile, list_input_files
 from .helpers import (
-    UNREADABLE, SkipFile, classify, drop_superseded, file_quarantine_row, latest_per_key, read_export_file,
+    UNREADABLE, ExportReader, SkipFile, classify, drop_superseded, file_quarantine_row, latest_per_key,
 )
 from .settings import (
     BATCH_ROWS, DEFAULT_FILE_GLOB, FILE_TYPES, LOOKUP_CHUNK, QUARANTINE_TABLE, FileType,
@@ -148,81 +149,93 @@ class _Warehouse:
 @dlt.resource(name="dw_sync_files")
 def dw_sync_files(locations: list[str], file_glob: str, reread: bool, stats: DwSyncReadStats) -> Iterator:
     files_done: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
-    loaded_at = datetime.now(timezone.utc).isoformat()
-    quarantine_hints = dlt.mark.make_hints(
-        table_name=QUARANTINE_TABLE,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-        primary_key="quarantine_id",
-        columns=QUARANTINE_COLUMNS,
-    )
-    table_hints = {name: _table_hints(spec) for name, spec in FILE_TYPES.items()}
-    warehouse = _Warehouse()
-    pending: dict[str, list[pa.Table]] = {}
-
-    def flush(type_name: str):
-        spec = FILE_TYPES[type_name]
-        batch, dropped = latest_per_key(pa.concat_tables(pending.pop(type_name), promote_options="permissive"), spec.key)
-        newest = warehouse.max_version(spec.table)
-        if newest is not None:  # only rows not newer than everything loaded so far need a look-up
-            import pyarrow.compute as pc
-
-            maybe_old = pc.less_equal(batch.column("_version"), newest)
-            if pc.any(maybe_old).as_py():
-                keys = batch.filter(maybe_old).column(spec.key).to_pylist()
-                batch, late = drop_superseded(batch, spec.key, warehouse.versions(spec.table, spec.key, keys))
-                dropped += late
-                if late:
-                    log.info("%s: %d row(s) older than the warehouse's version ignored", spec.table, late)
-        stats.superseded += dropped
-        if batch.num_rows:
-            yield dlt.mark.with_hints(batch, table_hints[type_name], create_table_variant=True)
-
     listed = list_input_files(locations, file_glob)
-    ordered = _order(listed)
-    for number, (input_file, export) in enumerate(ordered, start=1):
-        if not reread and files_done.get(input_file.url) == input_file.fingerprint:
-            stats.files_skipped += 1
-            log.debug("[%d/%d] %s unchanged since its last load, skipped", number, len(ordered), input_file.url)
-            continue
-        try:
-            if isinstance(export, SkipFile):
-                raise export
-            with input_file.local_path() as local_path:
-                rows, bad_rows, superseded = read_export_file(local_path, export, input_file.url, loaded_at)
-        except SkipFile as exc:
-            reason = str(exc)
-            stats.files_quarantined += 1
-            stats.count_reason(reason)
-            log.warning("[%d/%d] %s skipped: %s", number, len(ordered), input_file.url, reason)
-            yield dlt.mark.with_hints(file_quarantine_row(input_file.url, reason, loaded_at), quarantine_hints,
-                                      create_table_variant=True)
-            # a file that cannot be read may still be uploading: try it again next run; a name or
-            # columns we cannot use will not change unless the file does (then it is read again)
-            if not reason.startswith(UNREADABLE):
-                files_done[input_file.url] = input_file.fingerprint
-            continue
-        stats.files_read += 1
-        stats.superseded += superseded
-        table = export.file_type.table
-        stats.rows_read[table] = stats.rows_read.get(table, 0) + rows.num_rows
-        if bad_rows.num_rows:
-            stats.rows_quarantined += bad_rows.num_rows
-            for reason in bad_rows.column("reason").to_pylist():
-                stats.count_reason(reason)
-            yield dlt.mark.with_hints(bad_rows, quarantine_hints, create_table_variant=True)
-        level = logging.INFO if number % 20 == 0 or number == len(ordered) else logging.DEBUG
-        log.log(level, "[%d/%d] %s: %d %s rows", number, len(ordered), input_file.url, rows.num_rows, table)
-        if rows.num_rows:
-            pending.setdefault(export.type_name, []).append(rows)
-            if sum(t.num_rows for t in pending[export.type_name]) >= BATCH_ROWS:
-                yield from flush(export.type_name)
-        # committed with the load package: only when the whole load succeeds
-        files_done[input_file.url] = input_file.fingerprint
-    for type_name in list(pending):
-        yield from flush(type_name)
+    with ExportReader() as reader:
+        yield from _Run(files_done, reread, stats, reader).items(_order(listed))
     # forget files that are gone from a folder we listed (Customer.io advises expiring them),
     # so the state does not grow with every export ever made
     present = {f.url for f in listed}
     for prefix in _folder_prefixes(locations):
         for url in [u for u in files_done if u.startswith(prefix) and u not in present]:
             del files_done[url]
+
+
+class _Run:
+    """One pass over the listed files: read, batch per table, drop what the warehouse has newer."""
+
+    def __init__(self, files_done: dict[str, str], reread: bool, stats: DwSyncReadStats, reader: ExportReader):
+        self.files_done, self.reread, self.stats, self.reader = files_done, reread, stats, reader
+        self.loaded_at = datetime.now(timezone.utc).isoformat()
+        self.warehouse = _Warehouse()
+        self.pending: dict[str, list[pa.Table]] = {}
+        self.table_hints = {name: _table_hints(spec) for name, spec in FILE_TYPES.items()}
+        self.quarantine_hints = dlt.mark.make_hints(
+            table_name=QUARANTINE_TABLE,
+            write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+            primary_key="quarantine_id",
+            columns=QUARANTINE_COLUMNS,
+        )
+
+    def items(self, ordered: list[tuple[InputFile, object]]) -> Iterator:
+        stats = self.stats
+        for number, (input_file, export) in enumerate(ordered, start=1):
+            if not self.reread and self.files_done.get(input_file.url) == input_file.fingerprint:
+                stats.files_skipped += 1
+                log.debug("[%d/%d] %s unchanged since its last load, skipped", number, len(ordered), input_file.url)
+                continue
+            try:
+                if isinstance(export, SkipFile):
+                    raise export
+                with input_file.local_path() as local_path:
+                    rows, bad_rows, superseded = self.reader.read(local_path, export, input_file.url, self.loaded_at)
+            except SkipFile as exc:
+                yield self._skipped(input_file, str(exc), f"[{number}/{len(ordered)}]")
+                continue
+            stats.files_read += 1
+            stats.superseded += superseded
+            table = export.file_type.table
+            stats.rows_read[table] = stats.rows_read.get(table, 0) + rows.num_rows
+            if bad_rows.num_rows:
+                stats.rows_quarantined += bad_rows.num_rows
+                for reason in bad_rows.column("reason").to_pylist():
+                    stats.count_reason(reason)
+                yield dlt.mark.with_hints(bad_rows, self.quarantine_hints, create_table_variant=True)
+            # progress: every file at debug level, every twentieth (and the last) at info
+            level = logging.INFO if number % 20 == 0 or number == len(ordered) else logging.DEBUG
+            log.log(level, "[%d/%d] %s: %d %s rows", number, len(ordered), input_file.url, rows.num_rows, table)
+            if rows.num_rows:
+                self.pending.setdefault(export.type_name, []).append(rows)
+                if sum(t.num_rows for t in self.pending[export.type_name]) >= BATCH_ROWS:
+                    yield from self._flush(export.type_name)
+            # committed with the load package: only when the whole load succeeds
+            self.files_done[input_file.url] = input_file.fingerprint
+        for type_name in list(self.pending):
+            yield from self._flush(type_name)
+
+    def _skipped(self, input_file: InputFile, reason: str, progress: str):
+        self.stats.files_quarantined += 1
+        self.stats.count_reason(reason)
+        log.warning("%s %s skipped: %s", progress, input_file.url, reason)
+        # a file that cannot be read may still be uploading: try it again next run; a name or
+        # columns we cannot use will not change unless the file does (then it is read again)
+        if not reason.startswith(UNREADABLE):
+            self.files_done[input_file.url] = input_file.fingerprint
+        return dlt.mark.with_hints(file_quarantine_row(input_file.url, reason, self.loaded_at),
+                                   self.quarantine_hints, create_table_variant=True)
+
+    def _flush(self, type_name: str) -> Iterator:
+        spec = FILE_TYPES[type_name]
+        batch, dropped = latest_per_key(
+            pa.concat_tables(self.pending.pop(type_name), promote_options="permissive"), spec.key)
+        newest = self.warehouse.max_version(spec.table)
+        if newest is not None:  # only rows not newer than everything loaded before need a look-up
+            maybe_old = pc.less_equal(batch.column("_version"), newest)
+            if pc.any(maybe_old).as_py():
+                keys = batch.filter(maybe_old).column(spec.key).to_pylist()
+                batch, late = drop_superseded(batch, spec.key, self.warehouse.versions(spec.table, spec.key, keys))
+                dropped += late
+                if late:
+                    log.info("%s: %d row(s) older than the warehouse's version ignored", spec.table, late)
+        self.stats.superseded += dropped
+        if batch.num_rows:
+            yield dlt.mark.with_hints(batch, self.table_hints[type_name], create_table_variant=True)

@@ -88,18 +88,39 @@ _NULL_TYPE = {TEXT: "varchar", BIGINT: "bigint", BOOL: "boolean", TIMESTAMP: "ti
 _LINEAGE = ("_version", "_source_seq", "_source_file", "_row_number", "_loaded_at")
 
 
-def read_export_file(local_path: Path, export: ExportFile, source_file: str, loaded_at: str
-                     ) -> tuple[pa.Table, pa.Table, int]:
-    """(rows, quarantined rows, superseded rows) of one export file.
+class ExportReader:
+    """Reads export files with one in-memory DuckDB connection (a connection per file costs
+    more than reading a small file)."""
 
-    rows: every known column typed (null when the file lacks it), unknown columns as they
-    are, then the lineage columns; one row per key (the highest `_version`, then the last
-    row). quarantined: rows without a key, with the row as JSON and the reason.
-    """
-    spec = export.file_type
-    con = duckdb.connect()
-    try:
-        con.execute("set TimeZone = 'UTC'; set enable_progress_bar = false")
+    def __init__(self):
+        self.con = duckdb.connect()
+        self.con.execute("set TimeZone = 'UTC'; set enable_progress_bar = false")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "ExportReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def read(self, local_path: Path, export: ExportFile, source_file: str, loaded_at: str
+             ) -> tuple[pa.Table, pa.Table, int]:
+        """(rows, quarantined rows, superseded rows) of one export file.
+
+        rows: every known column typed (null when the file lacks it), unknown columns as they
+        are, then the lineage columns; one row per key (the highest `_version`, then the last
+        row). quarantined: rows without their key or a required column, with the row as JSON
+        and the reason.
+        """
+        try:
+            return self._read(local_path, export, source_file, loaded_at)
+        finally:
+            self.con.execute("drop table if exists typed; drop view if exists src")
+
+    def _read(self, local_path, export, source_file, loaded_at):
+        spec, con = export.file_type, self.con
         try:
             path_literal = "'" + str(local_path).replace("'", "''") + "'"
             con.execute(f"create temp view src as select * from read_parquet({path_literal}, file_row_number = true)")
@@ -116,7 +137,7 @@ def read_export_file(local_path: Path, export: ExportFile, source_file: str, loa
             if column in actual:
                 select.append(f"{_typed(actual[column][0], actual[column][1], kind)} as {_q(column)}")
             elif column == "workspace_id":
-                select.append(f"cast($workspace as varchar) as {_q(column)}")
+                select.append(f"cast({_literal(export.workspace_id)} as varchar) as {_q(column)}")
             else:
                 select.append(f"cast(null as {_NULL_TYPE[kind]}) as {_q(column)}")
         for lower, (name, _) in actual.items():  # columns we do not know: kept as they are
@@ -125,62 +146,72 @@ def read_export_file(local_path: Path, export: ExportFile, source_file: str, loa
         if spec.derived_key:
             column, parts = spec.derived_key
             joined = ", ".join(f"coalesce(cast({_q(p)} as varchar), '')" for p in parts)
-            derived = f"md5(concat_ws(chr(31), {joined}))"
-        params = {"seq": export.seq, "source_file": source_file, "loaded_at": loaded_at}
-        if "workspace_id" not in actual:
-            params["workspace"] = export.workspace_id
-        key = _q(spec.key)
+            select.append(f"md5(concat_ws(chr(31), {joined})) as {_q(column)}")
+        needed = list(dict.fromkeys((spec.key, *spec.required)))
+        missing_list = ", ".join(f"case when {_q(c)} is null then '{c}' end" for c in needed)
         try:
+            # typed rows, lineage, and for rows lacking a needed value the reason
             con.execute(f"""
                 create temp table typed as
-                with cast_rows as (
-                    select {', '.join(select)}, file_row_number + 1 as _row_number
-                    from src
-                ){', keyed as (select *, ' + derived + ' as ' + _q(spec.derived_key[0]) + ' from cast_rows)'
-                   if spec.derived_key else ''}
                 select
-                    * exclude (_row_number),
-                    coalesce(seq_num, $seq) as _version,
-                    cast($seq as bigint) as _source_seq,
-                    cast($source_file as varchar) as _source_file,
-                    _row_number,
-                    cast($loaded_at as timestamptz) as _loaded_at
-                from {'keyed' if spec.derived_key else 'cast_rows'}
-            """, params)
+                    * exclude (file_row_number),
+                    coalesce(seq_num, {export.seq}) as _version,
+                    cast({export.seq} as bigint) as _source_seq,
+                    cast({_literal(source_file)} as varchar) as _source_file,
+                    file_row_number + 1 as _row_number,
+                    cast({_literal(loaded_at)} as timestamptz) as _loaded_at,
+                    nullif('missing ' || concat_ws(', ', {missing_list}), 'missing ') as _reject_reason
+                from (select {', '.join(select)}, file_row_number from src)
+            """)
         except duckdb.Error as exc:
             raise SkipFile(_unreadable(exc, local_path)) from None
 
-        needed = list(dict.fromkeys((spec.key, *spec.required)))
-        any_null = " or ".join(f"{_q(c)} is null" for c in needed)
+        ((good, bad),) = con.execute(
+            "select count(*) filter (where _reject_reason is null), count(_reject_reason) from typed").fetchall()
         rows = con.sql(f"""
-            select * exclude (row_rank) from (
-                select *, row_number() over (partition by {key} order by _version desc, _row_number desc) as row_rank
-                from typed where not ({any_null})
-            ) where row_rank = 1
+            select * exclude (_reject_reason, version_rank) from (
+                select *, row_number() over (
+                    partition by {_q(spec.key)} order by _version desc, _row_number desc) as version_rank
+                from typed where _reject_reason is null
+            ) where version_rank = 1
             order by _row_number
         """).to_arrow_table()
-        ((good_rows,),) = con.execute(f"select count(*) from typed where not ({any_null})").fetchall()
-        original = ", ".join(f"{_q(name)} := src.{_q(name)}" for name, _ in actual.values())
-        missing_list = ", ".join(f"case when t.{_q(c)} is null then '{c}' end" for c in needed)
-        quarantined = con.sql(f"""
-            with bad as (
-                select _row_number, 'missing ' || concat_ws(', ', {missing_list}) as reason
-                from typed t where {' or '.join(f't.{_q(c)} is null' for c in needed)}
-            )
-            select
-                md5(concat_ws('|', $source_file, cast(bad._row_number as varchar), bad.reason)) as quarantine_id,
-                cast($source_file as varchar) as source_file,
-                bad._row_number as row_number,
-                bad.reason,
-                cast(to_json(struct_pack({original})) as varchar) as raw_row,
-                cast($loaded_at as timestamptz) as quarantined_at
-            from bad
-            join src on src.file_row_number + 1 = bad._row_number
-            order by bad._row_number
-        """, params={"source_file": source_file, "loaded_at": loaded_at}).to_arrow_table()
-        return rows, quarantined, good_rows - rows.num_rows
-    finally:
-        con.close()
+        quarantined = _EMPTY_QUARANTINE
+        if bad:
+            original = ", ".join(f"{_q(name)} := src.{_q(name)}" for name, _ in actual.values())
+            quarantined = con.sql(f"""
+                select
+                    md5(concat_ws('|', t._source_file, cast(t._row_number as varchar), t._reject_reason))
+                        as quarantine_id,
+                    t._source_file as source_file,
+                    t._row_number as row_number,
+                    t._reject_reason as reason,
+                    cast(to_json(struct_pack({original})) as varchar) as raw_row,
+                    t._loaded_at as quarantined_at
+                from typed t
+                join src on src.file_row_number + 1 = t._row_number
+                where t._reject_reason is not null
+                order by t._row_number
+            """).to_arrow_table()
+        return rows, quarantined, good - rows.num_rows
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_EMPTY_QUARANTINE = pa.table({
+    "quarantine_id": pa.array([], pa.string()), "source_file": pa.array([], pa.string()),
+    "row_number": pa.array([], pa.int64()), "reason": pa.array([], pa.string()),
+    "raw_row": pa.array([], pa.string()), "quarantined_at": pa.array([], pa.timestamp("us", "UTC")),
+})
+
+
+def read_export_file(local_path: Path, export: ExportFile, source_file: str, loaded_at: str
+                     ) -> tuple[pa.Table, pa.Table, int]:
+    """ExportReader.read with a connection of its own (for a single file)."""
+    with ExportReader() as reader:
+        return reader.read(local_path, export, source_file, loaded_at)
 
 
 def file_quarantine_row(source_file: str, reason: str, loaded_at: str) -> pa.Table:
