@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import DAYS, PEOPLE, SEED, query, run_cli
+from conftest import DAYS, PEOPLE, REPO, SEED, query, run_cli
 from msgmetrics.dw_sync_export import write_dw_sync_export
+from test_postgres import postgres_database  # noqa: F401  (the fixture: a fresh PostgreSQL database)
 
 COHORTS = "select cohort_name, person_key, amplitude_user_id from marts.cohort_membership"
 DELIVERIES = """select delivery_id, person_key, cio_id, customer_id, channel, parent_type, parent_id, campaign_id,
@@ -190,3 +194,64 @@ def test_metrics_before_their_delivery_get_it_in_a_later_build_incremental_equal
     assert rebuilt == [(len(orphans),) * 4]
     assert query(warehouse, "select count(*) from marts.fct_message_deliveries where person_key like 'cio:anon-%'") \
         == [(0,)]
+
+
+def test_dw_sync_loads_and_builds_on_postgres_with_the_same_cohorts(postgres_database, dw_export, demo_data,
+                                                                   built_warehouse, tmp_path):
+    """The source through dlt's postgres destination (its warehouse look-ups included) and the
+    models on dbt-postgres give the DuckDB webhook build's cohorts."""
+    import dlt
+    import psycopg2
+
+    from msgmetrics.sources.customerio_dw_sync import DwSyncReadStats, customerio_dw_sync
+
+    db, (data_dir, manifest) = postgres_database, demo_data
+    credentials = f"postgresql://{db['user']}:{db['password']}@{db['host']}:{db['port']}/{db['dbname']}"
+    half = tmp_path / "half"
+    half.mkdir()
+    for f in sorted(dw_export.glob("metrics_*.parquet"))[:5]:
+        shutil.copy(f, half / f.name)
+    for name, dataset, location in (("pg_dw_first", "raw_customerio_dw", half),
+                                    ("pg_dw_all", "raw_customerio_dw", dw_export),
+                                    ("pg_orders", "raw_shop", data_dir / "orders")):
+        pipeline = dlt.pipeline(pipeline_name=f"pg_dw_{db['dbname']}" if "dw" in name else f"{name}_{db['dbname']}",
+                                dataset_name=dataset, destination=dlt.destinations.postgres(credentials),
+                                pipelines_dir=str(tmp_path / "pipelines"))
+        if dataset == "raw_shop":
+            from msgmetrics.sources.orders import shop_orders
+
+            pipeline.run(shop_orders([str(location)]), loader_file_format="parquet")
+            continue
+        stats = DwSyncReadStats()
+        # the second load re-reads the first files: their rows are not newer than the warehouse's
+        pipeline.run(customerio_dw_sync([str(location)], reread=True, stats=stats), loader_file_format="parquet")
+    assert stats.superseded > 0  # the warehouse look-up on PostgreSQL found the re-read rows
+
+    (tmp_path / "profiles.yml").write_text(f"""
+msgmetrics:
+  target: postgres
+  outputs:
+    postgres:
+      type: postgres
+      host: {db['host']}
+      port: {db['port']}
+      user: {db['user']}
+      password: "{db['password']}"
+      dbname: {db['dbname']}
+      schema: public
+      threads: 2
+""")
+    dbt = Path(sys.executable).parent / "dbt"
+    proc = subprocess.run(
+        [str(dbt), "build", "--project-dir", str(REPO), "--profiles-dir", str(tmp_path),
+         "--target-path", str(tmp_path / "target"), "--vars", f'{{as_of: "{manifest["end"]}"}}'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    con = psycopg2.connect(**db)
+    cur = con.cursor()
+    cur.execute(COHORTS)
+    on_postgres = set(cur.fetchall())
+    con.close()
+    assert on_postgres == _rows(built_warehouse, COHORTS) and len(on_postgres) > 0
