@@ -1,5 +1,5 @@
-"""The `msgmetrics` command line: generate, load, build, push, run, demo, status, doctor,
-test-send, docs, report, fake-amplitude, serve-webhooks."""
+"""The `msgmetrics` command line: generate, load (webhooks, orders, dw-sync), build, push, run, demo,
+status, doctor, test-send, docs, report, fake-amplitude, serve-webhooks."""
 
 from __future__ import annotations
 
@@ -196,6 +196,57 @@ def _load_orders(warehouse, run, locations: list[str]):
     return result
 
 
+# ---------------------------------------------------------------- load dw-sync (Data Warehouse Sync)
+@load.command("dw-sync")
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--reread", is_flag=True, help="Read files again even if unchanged since their last load.")
+@click.pass_obj
+@_records_run("load dw-sync")
+def load_dw_sync_cmd(warehouse, run, locations: tuple[str, ...], reread: bool) -> None:
+    """Load Customer.io Data Warehouse Sync Parquet files or folders (local paths or bucket URLs).
+
+    Deliveries, metrics, people, subjects and outputs (content and attributes when present);
+    only files new since the last load are read; the highest seq_num per key wins.
+    """
+    _load_dw_sync(warehouse, run, list(locations), reread)
+
+
+def _load_dw_sync(warehouse, run, locations: list[str], reread: bool = False):
+    from .load import load_dw_sync
+    from .settings import RAW_DW_SYNC_DATASET
+
+    result = load_dw_sync(warehouse, locations, reread=reread)
+    s = result.stats
+    run.load_ids += result.load_ids
+    for table, read in sorted(s.rows_read.items()):
+        run.loaded[f"{RAW_DW_SYNC_DATASET}.{table}"] = {
+            "rows_added": result.rows_added(table), "rows_total": result.rows_after[table], "rows_read": read}
+    run.loaded[f"{RAW_DW_SYNC_DATASET}.dw_sync_quarantine"] = {
+        "rows_added": result.rows_added("dw_sync_quarantine"), "rows_total": result.rows_after["dw_sync_quarantine"],
+        "quarantined": s.quarantined}
+    tables = ", ".join(f"{t} {n:,} ({result.rows_added(t):,} new)" for t, n in sorted(s.rows_read.items())) or "no rows"
+    click.echo(
+        f"dw-sync: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped, "
+        f"{s.files_quarantined} skipped with a reason; rows read: {tables}; "
+        f"{s.superseded:,} older version(s) ignored; {s.rows_quarantined:,} row(s) quarantined "
+        f"(raw tables in {RAW_DW_SYNC_DATASET})"
+    )
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see {RAW_DW_SYNC_DATASET}.dw_sync_quarantine)")
+    return result
+
+
+def _demo_load_dw_sync(warehouse, run, data_dir: Path):
+    """The demo's input when --source dw-sync: derive the export from the generated webhooks, load it."""
+    from .dw_sync_export import write_dw_sync_export
+
+    export_dir = data_dir / "dw_sync"
+    written = write_dw_sync_export(data_dir, export_dir)
+    click.echo(f"wrote a Data Warehouse Sync export to {export_dir} ("
+               + ", ".join(f"{t}: {w['rows']:,} rows in {w['files']} files" for t, w in written.items()) + ")")
+    return _load_dw_sync(warehouse, run, [str(export_dir)])
+
+
 # ---------------------------------------------------------------- build
 @main.command()
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
@@ -321,13 +372,19 @@ def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, 
 @main.command()
 @_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
+@click.option("--source", type=click.Choice(["webhooks", "dw-sync"]), default="webhooks", show_default=True,
+              help="Which Customer.io output the demo loads: the webhook files, or a Data Warehouse Sync "
+                   "export derived from them.")
 @click.pass_obj
 @_records_run("demo")
-def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:
+def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool, source: str) -> None:
     """The whole path on demo data: generate, load, build as of the data's end, push to a local fake Amplitude."""
     manifest = _generate(people, days, seed, out_dir, None, bad_lines=3)
     click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
-    _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
+    if source == "dw-sync":
+        _demo_load_dw_sync(warehouse, run, Path(out_dir))
+    else:
+        _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
     _load_orders(warehouse, run, [str(Path(out_dir) / "orders")])
     _build(warehouse, run, manifest["end"])
     if dry_run:
