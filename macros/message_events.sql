@@ -17,5 +17,6 @@
 {% macro message_event_sources() -%}
     {{ return([
         {'model': 'stg_customerio__message_events', 'event_source': 'webhook', 'precedence': 1},
+        {'model': 'int_customerio_dw__message_events', 'event_source': 'dw_sync', 'precedence': 2},
     ]) }}
 {%- endmacro %}
