@@ -1,0 +1,260 @@
+"""HTTP for the App API: a client-side rate limiter, retries, clear errors, and paging
+through dlt's RESTClient.
+
+* Every request start (retries included) goes through :class:`RateLimiter`: at most
+  ``max_requests`` starts in any ``window_s`` (10 per 1.05 s by default), so the server
+  never sees more than 10 in one second.
+* 429 with ``Retry-After``: wait that long, then send again (not counted as a failure).
+  429 without it is a daily quota (§2.2): stop with a clear error.
+* 5xx, connection errors and timeouts: exponential backoff with jitter, a few attempts.
+* 401: stop at once (a wrong key, or an EU key on the US host); 403 and other 4xx: stop.
+* The key goes in an ``Authorization: Bearer`` header added at send time; it is never
+  logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import requests
+from requests.auth import AuthBase
+from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from .settings import MAX_REQUESTS_PER_S, RATE_WINDOW_S
+
+log = logging.getLogger(__name__)
+
+KEY_HELP = ("Check CUSTOMERIO_APP_API_KEY (an App API key: Settings > Workspace Settings > API "
+            "Credentials > App API Keys); a workspace in the EU data center needs CUSTOMERIO_REGION=eu.")
+
+
+class AppApiError(RuntimeError):
+    """The App API refused or failed in a way retrying will not fix."""
+
+
+class AppApiAuthError(AppApiError):
+    """401: the key is wrong, or belongs to the other region's data center."""
+
+
+class RateLimiter:
+    """At most ``max_requests`` starts in any sliding ``window_s``; thread-safe."""
+
+    def __init__(self, max_requests: int = MAX_REQUESTS_PER_S, window_s: float = RATE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if max_requests < 1:
+            raise ValueError("max_requests must be >= 1")
+        self.max_requests, self.window_s = max_requests, window_s
+        self._clock, self._sleep = clock, sleep
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+
+    def acquire(self) -> None:
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self.window_s:
+                    self._starts.popleft()
+                if len(self._starts) < self.max_requests:
+                    self._starts.append(now)
+                    return
+                wait = self.window_s - (now - self._starts[0])
+                self.waited_s += wait
+                self._sleep(wait)
+
+
+class BearerAuth(AuthBase):
+    """``Authorization: Bearer <key>``, added when the request is prepared; never shown."""
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<hidden>)"
+
+
+@dataclass
+class RequestStats:
+    """What the HTTP layer did, for progress lines and the summary."""
+
+    requests: int = 0  # attempts sent, retries included
+    throttled: int = 0  # 429 answers
+    server_errors: int = 0  # 5xx answers and connection failures retried
+    started_at: float | None = None
+    finished_at: float | None = None
+    by_path: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_at is None or self.finished_at is None:
+            return 0.0
+        return self.finished_at - self.started_at
+
+    @property
+    def requests_per_s(self) -> float:
+        # n requests span n-1 intervals; a single request has no rate
+        return (self.requests - 1) / self.elapsed_s if self.requests > 1 and self.elapsed_s > 0 else 0.0
+
+
+def _detail(response: requests.Response) -> str:
+    """The `errors[].detail` text of an error answer (or its start), for error messages."""
+    try:
+        errors = response.json().get("errors") or []
+        text = "; ".join(str(e.get("detail") or e) for e in errors if isinstance(e, dict))
+    except ValueError:
+        text = response.text
+    text = (text or response.reason or "").strip()
+    return text[:300]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = (response.headers.get("Retry-After") or "").strip()
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
+class AppApiSession(requests.Session):
+    """A requests session whose ``send`` rate-limits, retries and raises :class:`AppApiError`."""
+
+    def __init__(self, limiter: RateLimiter, stats: RequestStats, *, max_attempts: int = 6,
+                 max_throttled: int = 30, backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
+                 timeout_s: float = 60.0, sleep: Callable[[float], None] = time.sleep, region_hint: str = ""):
+        super().__init__()
+        self.limiter, self.stats = limiter, stats
+        self.max_attempts, self.max_throttled = max_attempts, max_throttled
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.timeout_s, self._sleep = timeout_s, sleep
+        self.region_hint = region_hint
+        self.headers["User-Agent"] = "msgmetrics (dlt RESTClient)"
+        self.headers["Accept"] = "application/json"
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (failures - 1))
+        return delay * (0.5 + random.random() / 2)
+
+    def send(self, request, **kwargs):  # noqa: C901 - one retry loop, read top to bottom
+        kwargs.setdefault("timeout", self.timeout_s)
+        where = request.url.split("?")[0]
+        failures = throttled = 0
+        while True:
+            self.limiter.acquire()
+            now = time.monotonic()
+            if self.stats.started_at is None:
+                self.stats.started_at = now
+            self.stats.requests += 1
+            path = requests.utils.urlparse(request.url).path
+            self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+            try:
+                response = super().send(request, **kwargs)
+            except (ConnectionError, Timeout, ChunkedEncodingError) as exc:
+                self.stats.finished_at = time.monotonic()
+                failures += 1
+                self.stats.server_errors += 1
+                if failures >= self.max_attempts:
+                    raise AppApiError(f"Customer.io App API unreachable at {where} after {failures} attempts "
+                                      f"({type(exc).__name__}). Check the network or CUSTOMERIO_API_URL, then run "
+                                      "the load again; nothing from this run was loaded.") from None
+                delay = self._backoff(failures)
+                log.warning("%s failed (%s); retrying in %.1f s", where, type(exc).__name__, delay)
+                self._sleep(delay)
+                continue
+            self.stats.finished_at = time.monotonic()
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 429:
+                throttled += 1
+                self.stats.throttled += 1
+                wait = _retry_after(response)
+                response.close()
+                if wait is None:
+                    raise AppApiError(f"Customer.io App API quota reached at {where} (429 without Retry-After: a "
+                                      "daily quota). Run the load again later; nothing from this run was loaded.")
+                if throttled > self.max_throttled:
+                    raise AppApiError(f"Customer.io App API kept answering 429 at {where} ({throttled} times). "
+                                      "Another client may share this key's 10 requests/s; run the load again later.")
+                log.info("%s answered 429: waiting %.1f s (Retry-After)", where, wait)
+                self._sleep(wait)
+                continue
+            if status >= 500:
+                failures += 1
+                self.stats.server_errors += 1
+                detail = _detail(response)
+                response.close()
+                if failures >= self.max_attempts:
+                    raise AppApiError(f"Customer.io App API answered {status} at {where} {failures} times "
+                                      f"({detail}). Run the load again later; nothing from this run was loaded.")
+                delay = self._backoff(failures)
+                log.warning("%s answered %d; retrying in %.1f s", where, status, delay)
+                self._sleep(delay)
+                continue
+            detail = _detail(response)
+            response.close()
+            if status == 401:
+                raise AppApiAuthError(f"Customer.io App API answered 401 Unauthorized at {where}: the App API key "
+                                      f"is not valid there{self.region_hint}. {KEY_HELP} Nothing was loaded.")
+            if status == 403:
+                raise AppApiError(f"Customer.io App API answered 403 Forbidden at {where} ({detail}): the key "
+                                  "lacks the scope for this endpoint. Nothing was loaded.")
+            raise AppApiError(f"Customer.io App API answered {status} at {where} ({detail}). Nothing was loaded.")
+
+
+class CursorPaginator(JSONResponseCursorPaginator):
+    """`next` read when present (the spec's /v1/messages schema omits it), sent back as
+    `start`; stop when it is empty or missing. A cursor that repeats is an error, not a loop."""
+
+    def __init__(self) -> None:
+        super().__init__(cursor_path="next", cursor_param="start")
+        self._seen: set[str] = set()
+
+    def update_state(self, response, data=None) -> None:
+        super().update_state(response, data)
+        cursor = self._next_reference
+        if cursor is not None:
+            if cursor in self._seen:
+                raise AppApiError(f"Customer.io App API returned the same `next` cursor twice at "
+                                  f"{response.url.split('?')[0]}; stopping instead of looping")
+            self._seen.add(cursor)
+
+
+class AppApiClient:
+    """One client per run, shared by every resource (so they share the rate limit)."""
+
+    def __init__(self, api_key: str, base_url: str, *, max_requests_per_s: int = MAX_REQUESTS_PER_S,
+                 rate_window_s: float = RATE_WINDOW_S, region_hint: str = "", **session_options: Any):
+        if not api_key:
+            raise AppApiError("no Customer.io App API key: set CUSTOMERIO_APP_API_KEY (or "
+                              "sources.customerio_api.api_key in .dlt/secrets.toml)")
+        self.base_url = base_url
+        self.stats = RequestStats()
+        self.limiter = RateLimiter(max(1, min(max_requests_per_s, MAX_REQUESTS_PER_S)), rate_window_s)
+        self.session = AppApiSession(self.limiter, self.stats, region_hint=region_hint, **session_options)
+        self.rest = RESTClient(base_url=base_url, auth=BearerAuth(api_key), session=self.session)
+
+    def pages(self, path: str, data_key: str, params: dict | None = None) -> Iterator[list]:
+        """The pages of a list endpoint (cursor paging), each a list of objects."""
+        # no response hook: the session already raised for every error status
+        yield from self.rest.paginate(path, params=dict(params or {}), paginator=CursorPaginator(),
+                                      data_selector=data_key, hooks={"response": []})
+
+    def get_json(self, path: str, params: dict | None = None) -> Any:
+        response = self.rest.get(path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise AppApiError(f"Customer.io App API answered non-JSON at {path}") from None
