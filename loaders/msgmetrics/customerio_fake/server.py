@@ -26,7 +26,8 @@ something Customer.io would not allow:
 * Faults, consumed one per API request: ``"500"``, ``"502"``, ``"503"`` (error answers),
   ``"429"`` (throttled with ``Retry-After: 1``; not counted in :attr:`rate_limited`),
   ``"quota"`` (429 without ``Retry-After``: a daily quota), ``"reset"`` (connection closed
-  without an answer), ``None``/``"ok"`` (normal).
+  without an answer), ``"401"`` (Unauthorized, as if the key were revoked mid-run),
+  ``None``/``"ok"`` (normal).
 * :attr:`requests` logs every API request (method, path, query, region, status, arrival time).
 
 Run ``python -m msgmetrics.customerio_fake --data demo_data`` to serve generated demo data.
@@ -49,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-FAULTS = ("500", "502", "503", "429", "quota", "reset")
+FAULTS = ("500", "502", "503", "429", "quota", "reset", "401")
 REGIONS = ("us", "eu")
 MAX_RPS = 10
 MESSAGES_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT = 50, 1000
@@ -147,14 +148,21 @@ class FakeCustomerIo:
         with self._lock:
             self.workspace = workspace
             self._messages: dict[str, tuple[int, bytes]] = {}
+            self._broken: list[bytes] = []
             self._keys: list[tuple[int, str]] | None = None
         self.upsert_messages(workspace.messages)
 
     def upsert_messages(self, messages: list[dict]) -> None:
-        """Add deliveries or replace them by id (e.g. a click arriving on an old delivery)."""
+        """Add deliveries or replace them by id (e.g. a click arriving on an old delivery).
+        Objects without an id or an integer `created` (broken answers, to test quarantine) are
+        sent on the first page of every /v1/messages window."""
         with self._lock:
             for message in messages:
-                self._messages[str(message["id"])] = (int(message["created"]), _wire(message))
+                created = message.get("created")
+                if message.get("id") in (None, "") or not isinstance(created, int) or isinstance(created, bool):
+                    self._broken.append(orjson.dumps(message))
+                    continue
+                self._messages[str(message["id"])] = (created, _wire(message))
             self._keys = None
 
     def message(self, delivery_id: str) -> dict:
@@ -265,6 +273,8 @@ class FakeCustomerIo:
             return status, body, {"Retry-After": "1"}
         if rec.fault == "quota":
             return _error(429, "daily request quota exceeded (injected)")
+        if rec.fault == "401":
+            return _error(401, "Unauthorized request (injected: e.g. the key was revoked mid-run)")
         auth = headers.get("Authorization") or ""
         if auth != f"Bearer {self.api_key}" or region != self.region:
             return _error(401, "Unauthorized request")
@@ -348,6 +358,8 @@ class FakeCustomerIo:
                 lo = max(lo, bisect.bisect_right(keys, (after[0], after[1])))
             chosen = keys[lo:min(hi, lo + limit)]
             rows = [store[delivery_id][1] for _, delivery_id in chosen]
+            if after is None:
+                rows = self._broken + rows
         body = b'{"messages":[' + b",".join(rows) + b"]"
         if chosen and lo + limit < hi:
             body += b',"next":' + orjson.dumps(_token(list(chosen[-1])))

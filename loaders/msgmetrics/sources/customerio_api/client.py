@@ -1,9 +1,8 @@
 """HTTP for the App API: a client-side rate limiter, retries, clear errors, and paging
 through dlt's RESTClient.
 
-* Every request start (retries included) goes through :class:`RateLimiter`: at most
-  ``max_requests`` starts in any ``window_s`` (10 per 1.05 s by default), so the server
-  never sees more than 10 in one second.
+* Every request start (retries included) goes through :class:`RateLimiter`: one start
+  every 0.105 s at most (10 per 1.05 s), so the server never sees more than 10 in a second.
 * 429 with ``Retry-After``: wait that long, then send again (not counted as a failure).
   429 without it is a daily quota (§2.2): stop with a clear error.
 * 5xx, connection errors and timeouts: exponential backoff with jitter, a few attempts.
@@ -18,7 +17,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -46,30 +44,28 @@ class AppApiAuthError(AppApiError):
 
 
 class RateLimiter:
-    """At most ``max_requests`` starts in any sliding ``window_s``; thread-safe."""
+    """At most ``max_requests`` starts per ``window_s``, evenly spaced (one every
+    ``window_s / max_requests``), so no second, however it is cut, holds more; thread-safe."""
 
     def __init__(self, max_requests: int = MAX_REQUESTS_PER_S, window_s: float = RATE_WINDOW_S,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if max_requests < 1:
             raise ValueError("max_requests must be >= 1")
-        self.max_requests, self.window_s = max_requests, window_s
+        self.interval_s = window_s / max_requests
         self._clock, self._sleep = clock, sleep
-        self._starts: deque[float] = deque()
+        self._next_start: float | None = None
         self._lock = threading.Lock()
         self.waited_s = 0.0
 
     def acquire(self) -> None:
         with self._lock:
-            while True:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self.window_s:
-                    self._starts.popleft()
-                if len(self._starts) < self.max_requests:
-                    self._starts.append(now)
-                    return
-                wait = self.window_s - (now - self._starts[0])
+            now = self._clock()
+            if self._next_start is not None and now < self._next_start:
+                wait = self._next_start - now
                 self.waited_s += wait
                 self._sleep(wait)
+                now = self._clock()
+            self._next_start = now + self.interval_s
 
 
 class BearerAuth(AuthBase):
