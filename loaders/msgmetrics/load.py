@@ -123,11 +123,14 @@ def _time(value):
 
 def load_api(warehouse: Warehouse, api: ApiSettings, resources=None, since: str | int | None = None,
              until: str | int | None = None, reread_days: int | None = None,
-             region_urls: dict[str, str] | None = None, client_options: dict | None = None) -> LoadResult:
+             region_urls: dict[str, str] | None = None, client_options: dict | None = None,
+             fetch_threads: int | None = None) -> LoadResult:
     """Pull the Customer.io App API (deliveries and/or message metadata) into raw_customerio_api."""
     from .sources.customerio_api import ApiReadStats, customerio_api
     from .sources.customerio_api.helpers import base_url_for
-    from .sources.customerio_api.settings import DEFAULT_REREAD_DAYS, DEFAULT_RESOURCES, REGION_URLS
+    from .sources.customerio_api.settings import (
+        DEFAULT_FETCH_THREADS, DEFAULT_REREAD_DAYS, DEFAULT_RESOURCES, REGION_URLS,
+    )
 
     try:
         base_url_for(api.region, api.api_url, region_urls or REGION_URLS)
@@ -139,6 +142,7 @@ def load_api(warehouse: Warehouse, api: ApiSettings, resources=None, since: str 
         resources=tuple(resources or DEFAULT_RESOURCES), since=_time(since), until=_time(until),
         reread_days=DEFAULT_REREAD_DAYS if reread_days is None else reread_days, stats=stats,
         region_urls=region_urls, client_options={"max_requests_per_s": api.max_requests_per_s, **(client_options or {})},
+        fetch_threads=fetch_threads or DEFAULT_FETCH_THREADS,
     )
     tables = [name for name in source.resources.selected]
     with writer_lock(warehouse, "load customerio_api"):

@@ -41,29 +41,33 @@ _PARENT_KEYS = ("campaign_id", "action_id", "parent_action_id", "newsletter_id",
 CHANNEL_TYPES = {"email": "email", "sms": "twilio", "push": "push"}
 SENDER = "Fernhill Goods <hello@fernhill.example>"
 
+# every field of `data` we need, extracted in one parse per event
+_DATA_PATHS = ("delivery_id", "campaign_id", "action_id", "parent_action_id", "newsletter_id", "content_id",
+               "broadcast_id", "transactional_message_id", "trigger_event_id", "identifiers.id", "identifiers.email",
+               "identifiers.cio_id", "recipient", "recipients[0].device_id", "subject", "failure_message",
+               "recipients[0].failure_message", "prefetched", "machine")
+_F = {name: i + 1 for i, name in enumerate(_DATA_PATHS)}
+
 _DELIVERIES_SQL = f"""
 with events as (
-    select distinct on (event_id) object_type, metric, "timestamp" as ts, data
+    select distinct on (event_id) object_type, metric, "timestamp" as ts,
+           json_extract_string(data, [{", ".join(f"'$.{p}'" for p in _DATA_PATHS)}]) as f
     from webhook_events
     where object_type <> 'customer'
 ),
 fields as (
     select
-        json_extract_string(data, '$.delivery_id') as delivery_id,
+        f[{_F["delivery_id"]}] as delivery_id,
         object_type, metric, ts,
-        json_extract_string(data, ['$.campaign_id', '$.action_id', '$.parent_action_id', '$.newsletter_id',
-                                   '$.content_id', '$.broadcast_id', '$.transactional_message_id',
-                                   '$.trigger_event_id']) as parents,
-        json_extract_string(data, '$.identifiers.id') as person_id,
-        json_extract_string(data, '$.identifiers.email') as email,
-        json_extract_string(data, '$.identifiers.cio_id') as cio_id,
-        coalesce(json_extract_string(data, '$.recipient'),
-                 json_extract_string(data, '$.recipients[0].device_id')) as recipient,
-        json_extract_string(data, '$.subject') as subject,
-        coalesce(json_extract_string(data, '$.failure_message'),
-                 json_extract_string(data, '$.recipients[0].failure_message')) as failure_message,
-        coalesce(json_extract(data, '$.prefetched')::boolean, false) as prefetched,
-        coalesce(json_extract(data, '$.machine')::boolean, false) as machine
+        f[{_F["campaign_id"]}:{_F["trigger_event_id"]}] as parents,
+        f[{_F["identifiers.id"]}] as person_id,
+        f[{_F["identifiers.email"]}] as email,
+        f[{_F["identifiers.cio_id"]}] as cio_id,
+        coalesce(f[{_F["recipient"]}], f[{_F["recipients[0].device_id"]}]) as recipient,
+        f[{_F["subject"]}] as subject,
+        coalesce(f[{_F["failure_message"]}], f[{_F["recipients[0].failure_message"]}]) as failure_message,
+        coalesce(f[{_F["prefetched"]}] = 'true', false) as prefetched,
+        coalesce(f[{_F["machine"]}] = 'true', false) as machine
     from events
 )
 select
@@ -114,22 +118,20 @@ order by ts, event_id
 _WEBHOOK_EVENTS_SQL = """
 create or replace temp table webhook_events as
 with lines as (
-    select line
+    select json_extract(line, ['$.event_id', '$.object_type', '$.metric', '$.timestamp', '$.data']) as v
     from read_csv($files, columns = {'line': 'VARCHAR'}, header = false, delim = chr(30), quote = '',
                   escape = '', auto_detect = false, strict_mode = false, max_line_size = 16777216)
     where line is not null and json_valid(line) and json_type(line) = 'OBJECT'
 )
 select
-    json_extract_string(line, '$.event_id') as event_id,
-    json_extract_string(line, '$.object_type') as object_type,
-    json_extract_string(line, '$.metric') as metric,
-    cast(json_extract(line, '$.timestamp') as bigint) as "timestamp",
-    json_extract(line, '$.data')::varchar as data
+    v[1] ->> '$' as event_id,
+    v[2] ->> '$' as object_type,
+    v[3] ->> '$' as metric,
+    cast(v[4] as bigint) as "timestamp",
+    v[5]::varchar as data
 from lines
-where coalesce(json_extract_string(line, '$.event_id'), '') <> ''
-    and json_extract_string(line, '$.object_type') is not null
-    and json_extract_string(line, '$.metric') is not null
-    and json_type(line, '$.timestamp') in ('UBIGINT', 'BIGINT')
+where coalesce(v[1] ->> '$', '') <> '' and v[2] ->> '$' is not null and v[3] ->> '$' is not null
+    and json_type(v[4]) in ('UBIGINT', 'BIGINT')
 """
 
 

@@ -155,7 +155,7 @@ class FakeCustomerIo:
     def upsert_messages(self, messages: list[dict]) -> None:
         """Add deliveries or replace them by id (e.g. a click arriving on an old delivery).
         Objects without an id or an integer `created` (broken answers, to test quarantine) are
-        sent on the first page of every /v1/messages window."""
+        sent once, on the next first page of a /v1/messages window."""
         with self._lock:
             for message in messages:
                 created = message.get("created")
@@ -174,9 +174,10 @@ class FakeCustomerIo:
 
     # -- lifecycle --------------------------------------------------------
 
-    def start(self) -> "FakeCustomerIo":
+    def start(self, port: int = 0) -> "FakeCustomerIo":
+        """Listen on 127.0.0.1; `port` (0 = any free one) is the workspace region's server."""
         for region in REGIONS:
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self, region))
+            server = ThreadingHTTPServer(("127.0.0.1", port if region == self.region else 0), _handler_for(self, region))
             server.daemon_threads = True
             self._servers[region] = server
             thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"fake-cio-{region}", daemon=True)
@@ -231,8 +232,17 @@ class FakeCustomerIo:
 
     # -- requests ------------------------------------------------------------
 
+    def state(self) -> dict:
+        """Counts for a client in another process (``GET /_fake/state``)."""
+        log = self.requests
+        return {"requests": len(log), "rate_limited": sum(1 for r in log if r.rate_limited),
+                "statuses": {str(s): sum(1 for r in log if r.status == s) for s in sorted({r.status for r in log})},
+                "messages": self.message_count}
+
     def handle(self, region: str, method: str, target: str, headers: Any) -> tuple[int, Any, dict]:
         parts = urlsplit(target)
+        if parts.path == "/_fake/state":
+            return 200, self.state(), {}
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         rec = RequestRecord(method, parts.path, query, region, at=time.monotonic())
         try:
@@ -358,8 +368,8 @@ class FakeCustomerIo:
                 lo = max(lo, bisect.bisect_right(keys, (after[0], after[1])))
             chosen = keys[lo:min(hi, lo + limit)]
             rows = [store[delivery_id][1] for _, delivery_id in chosen]
-            if after is None:
-                rows = self._broken + rows
+            if after is None and self._broken:
+                rows, self._broken = self._broken + rows, []
         body = b'{"messages":[' + b",".join(rows) + b"]"
         if chosen and lo + limit < hi:
             body += b',"next":' + orjson.dumps(_token(list(chosen[-1])))
@@ -422,3 +432,33 @@ def _handler_for(fake: FakeCustomerIo, region: str) -> type[BaseHTTPRequestHandl
             pass
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from .derive import derive_workspace
+
+    parser = argparse.ArgumentParser(description="Serve generated demo data as a fake Customer.io App API on 127.0.0.1.")
+    parser.add_argument("--data", required=True, help="folder written by `msgmetrics generate`")
+    parser.add_argument("--port", type=int, default=0, help="port of the workspace region's host (0: any free one)")
+    parser.add_argument("--api-key", default="msgmetrics-demo-cio-key")
+    parser.add_argument("--region", choices=REGIONS, default="us")
+    parser.add_argument("--max-rps", type=int, default=MAX_RPS)
+    args = parser.parse_args(argv)
+    fake = FakeCustomerIo(derive_workspace(args.data), api_key=args.api_key, region=args.region, max_rps=args.max_rps)
+    fake.start(args.port)
+    print(f"fake Customer.io App API ({args.region}) at {fake.url}; other region at "
+          f"{fake.region_urls['eu' if args.region == 'us' else 'us']}; {fake.message_count:,} deliveries; "
+          f"export CUSTOMERIO_API_URL={fake.url} CUSTOMERIO_APP_API_KEY={args.api_key}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

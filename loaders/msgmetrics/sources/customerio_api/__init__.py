@@ -30,7 +30,7 @@ from .client import AppApiClient, AppApiError, AppApiAuthError, RequestStats  # 
 from .helpers import base_url_for, iso, messages_to_arrow, metadata_rows, pick_list, read_start, windows
 from .settings import (
     ACTIVITIES, ACTIVITIES_PAGE_LIMIT, ALL_RESOURCES, BATCH_ROWS, BROADCAST_ACTIONS, BROADCASTS, CAMPAIGN_ACTIONS,
-    CAMPAIGNS, DEFAULT_REREAD_DAYS, DEFAULT_RESOURCES, MAX_WINDOW_DAYS, MESSAGES_PAGE_LIMIT, MESSAGES_PATH,
+    CAMPAIGNS, DEFAULT_FETCH_THREADS, DEFAULT_REREAD_DAYS, DEFAULT_RESOURCES, MAX_WINDOW_DAYS, MESSAGES_PAGE_LIMIT, MESSAGES_PATH,
     MESSAGES_QUARANTINE_TABLE, MESSAGES_TABLE, METADATA_QUARANTINE_TABLE, NEWSLETTER_CONTENTS, NEWSLETTERS,
     NEWSLETTERS_PAGE_LIMIT, REGION_URLS, TRANSACTIONAL,
 )
@@ -135,9 +135,11 @@ def customerio_api(
     stats: ApiReadStats | None = None,
     region_urls: dict[str, str] | None = None,
     client_options: dict[str, Any] | None = None,
+    fetch_threads: int = DEFAULT_FETCH_THREADS,
 ):
     """The App API of one workspace. `since`/`until` are unix seconds on delivery `created`
-    (default: from the previous run's end minus `reread_days`, to now)."""
+    (default: from the previous run's end minus `reread_days`, to now). Deliveries are read
+    in `fetch_threads` windows (or more: at most 180 days each) paged side by side."""
     unknown = sorted(set(resources) - set(ALL_RESOURCES))
     if unknown:
         raise ValueError(f"unknown App API resource(s) {', '.join(unknown)}; known: {', '.join(ALL_RESOURCES)}")
@@ -197,25 +199,26 @@ def customerio_api(
         start = read_start(since, state.get("read_until"), reread_days, until)
         hints = _quarantine_hints(MESSAGES_QUARANTINE_TABLE)
         pending: list[pa.Table] = []
-        for window_start, window_end in windows(start, until, MAX_WINDOW_DAYS):
-            stats.windows.append((window_start, window_end))
-            log.info("messages: reading deliveries created %s .. %s", iso(window_start), iso(window_end))
-            params = {"limit": MESSAGES_PAGE_LIMIT, "start_ts": window_start, "end_ts": window_end}
-            for page in client.pages(MESSAGES_PATH, "messages", params):
-                good, bad = messages_to_arrow(page, loaded_at, MESSAGES_PATH)
-                stats.pages += 1
-                stats.deliveries_read += good.num_rows
-                if good.num_rows:
-                    pending.append(good)
-                if bad.num_rows:
-                    stats.quarantine(bad)
-                    yield dlt.mark.with_hints(bad, hints, create_table_variant=True)
-                if stats.pages % 20 == 0:
-                    log.info("messages: %d pages, %d deliveries, %.1f requests/s", stats.pages,
-                             stats.deliveries_read, client.stats.requests_per_s)
-                if sum(t.num_rows for t in pending) >= BATCH_ROWS:
-                    yield pa.concat_tables(pending)
-                    pending = []
+        spans = windows(start, until, MAX_WINDOW_DAYS, min_parts=fetch_threads)
+        stats.windows.extend(spans)
+        log.info("messages: reading deliveries created %s .. %s in %d window(s)", iso(start), iso(until), len(spans))
+        param_sets = [{"limit": MESSAGES_PAGE_LIMIT, "start_ts": lo, "end_ts": hi} for lo, hi in spans]
+        pages = client.pages_of_each(MESSAGES_PATH, "messages", param_sets, threads=fetch_threads,
+                                     transform=lambda page: messages_to_arrow(page, loaded_at, MESSAGES_PATH))
+        for good, bad in pages:
+            stats.pages += 1
+            stats.deliveries_read += good.num_rows
+            if good.num_rows:
+                pending.append(good)
+            if bad.num_rows:
+                stats.quarantine(bad)
+                yield dlt.mark.with_hints(bad, hints, create_table_variant=True)
+            if stats.pages % 20 == 0:
+                log.info("messages: %d pages, %d deliveries, %.1f requests/s", stats.pages,
+                         stats.deliveries_read, client.stats.requests_per_s)
+            if sum(t.num_rows for t in pending) >= BATCH_ROWS:
+                yield pa.concat_tables(pending)
+                pending = []
         if pending:
             yield pa.concat_tables(pending)
         log.info("messages: %d pages, %d deliveries, %d quarantined, %.1f requests/s", stats.pages,

@@ -18,6 +18,9 @@ MESSAGES_PATH = "/v1/messages"
 MESSAGES_PAGE_LIMIT = 1000
 # 180 days is shorter than any 6 calendar months (181-184 days), so no window is ever refused.
 MAX_WINDOW_DAYS = 180
+# The read range is cut into at least this many windows, paged side by side by as many
+# threads (sharing the limiter): while one waits for an answer, another uses the budget.
+DEFAULT_FETCH_THREADS = 3
 # A first run without --since reads this far back (what /v1/messages serves without ts).
 DEFAULT_BACKFILL_DAYS = 180
 # Opens and clicks land on old deliveries: every run re-reads deliveries created this many
