@@ -66,3 +66,40 @@ def test_webhook_demo_reads_only_names_from_the_app_api(demos):
         select count(*) from information_schema.tables
         where table_schema = 'raw_customerio_api' and table_name = 'messages'""") == [(0,)]
     assert stdout.index("webhooks:") < stdout.index("api:") < stdout.index("orders:")
+
+
+def test_derived_app_api_metrics_are_the_first_times_of_the_webhook_events(demo_data, built_warehouse):
+    """The fake's /v1/messages data is faithful to the webhook files: per delivery, each metric's
+    time is the first webhook event's, the human/machine split follows the prefetched/machine flags."""
+    from datetime import datetime, timezone
+
+    from msgmetrics.customerio_fake import derive_workspace
+
+    data_dir, _ = demo_data
+    derived = {m["id"]: m for m in derive_workspace(data_dir).messages}
+    rows = query(built_warehouse, """
+        select delivery_id, channel, sent_at, delivered_at, first_opened_at, first_human_opened_at,
+               first_clicked_at, first_human_clicked_at, bounced_at, converted_at
+        from marts.fct_message_deliveries""")
+    assert len(rows) == len(derived)
+
+    def ts(value):
+        return None if value is None else int(value.replace(tzinfo=timezone.utc).timestamp())
+
+    mismatches = []
+    for delivery_id, channel, sent, delivered, opened, human_opened, clicked, human_clicked, bounced, converted in rows:
+        metrics = derived[delivery_id]["metrics"]
+        email = channel == "email"
+        expected = {"sent": ts(sent), "delivered": ts(delivered), "opened": ts(opened), "clicked": ts(clicked),
+                    "bounced": ts(bounced), "converted": ts(converted),
+                    "human_opened": ts(human_opened) if email else None,
+                    "human_clicked": ts(human_clicked) if email else None}
+        got = {key: metrics.get(key) for key in expected}
+        if got != expected:
+            mismatches.append((delivery_id, got, expected))
+    assert mismatches == []
+    types = {m["type"] for m in derived.values()}
+    assert {"email", "twilio", "push"} <= types and "sms" not in types
+    keys = [("msg_template_id" in m, "message_template_id" in m) for m in derived.values()]
+    assert (True, False) in keys and (False, True) in keys and (True, True) not in keys
+    assert datetime.fromtimestamp(min(m["created"] for m in derived.values()), timezone.utc) >= datetime(2026, 10, 2, tzinfo=timezone.utc)

@@ -117,11 +117,17 @@ order by ts, event_id
 # integer timestamp); the rest are its quarantine and never reached Customer.io's API either.
 _WEBHOOK_EVENTS_SQL = """
 create or replace temp table webhook_events as
-with lines as (
-    select json_extract(line, ['$.event_id', '$.object_type', '$.metric', '$.timestamp', '$.data']) as v
+with raw as (
+    select line
     from read_csv($files, columns = {'line': 'VARCHAR'}, header = false, delim = chr(30), quote = '',
                   escape = '', auto_detect = false, strict_mode = false, max_line_size = 16777216)
-    where line is not null and json_valid(line) and json_type(line) = 'OBJECT'
+),
+lines as (
+    -- the case keeps DuckDB from parsing a bad line before the filter drops it
+    select case when json_valid(line) and json_type(line) = 'OBJECT'
+                then json_extract(line, ['$.event_id', '$.object_type', '$.metric', '$.timestamp', '$.data']) end as v
+    from raw
+    where line is not null
 )
 select
     v[1] ->> '$' as event_id,
@@ -130,7 +136,7 @@ select
     cast(v[4] as bigint) as "timestamp",
     v[5]::varchar as data
 from lines
-where coalesce(v[1] ->> '$', '') <> '' and v[2] ->> '$' is not null and v[3] ->> '$' is not null
+where v is not null and coalesce(v[1] ->> '$', '') <> '' and v[2] ->> '$' is not null and v[3] ->> '$' is not null
     and json_type(v[4]) in ('UBIGINT', 'BIGINT')
 """
 
