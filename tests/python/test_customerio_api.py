@@ -250,6 +250,12 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     assert query(warehouse.path, "select was_clicked from marts.fct_message_deliveries where delivery_id = 'd-001002'") == [(False,)]
     assert query(warehouse.path, """
         select count(*), count(distinct event_id) from marts.fct_message_events where delivery_id = 'd-001001'""") == [(4, 4)]
+    # the incremental builds (staging, app_api events, facts) equal a rebuild from scratch
+    snapshot = ["select event_id, metric, occurred_at, is_human_click, is_human_open from marts.fct_message_events order by 1",
+                "select * exclude (last_loaded_at) from marts.fct_message_deliveries order by delivery_id"]
+    incremental = [query(warehouse.path, sql) for sql in snapshot]
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z", "--full-refresh")
+    assert [query(warehouse.path, sql) for sql in snapshot] == incremental
 
 
 # ---------------------------------------------------------------- quirks, quarantine, models
