@@ -27,6 +27,7 @@ from msgmetrics.generate import generate, people_for_events
 from msgmetrics.load import ApiSettings, load_api
 from msgmetrics.settings import Warehouse
 from msgmetrics.sources.customerio_api.helpers import parse_time
+from msgmetrics.sources.customerio_api.settings import RATE_WINDOW_S
 
 KEY = "bench-key"
 EVENTS_PER_DELIVERY = 2.6  # generate.py's calibration
@@ -105,6 +106,9 @@ def main() -> None:
         ceiling = 10 * 1000
         print(f"{'client':<34}{'wall s':>8}{'requests':>10}{'req/s':>8}{'429 by us':>11}{'deliveries/s':>14}{'of ceiling':>12}")
         print(f"{'ceiling (10 req/s x 1000/page)':<34}{'':>8}{'':>10}{10.0:>8.1f}{0:>11}{ceiling:>14,.0f}{'100%':>12}")
+        paced = 10 / RATE_WINDOW_S
+        print(f"{'  our pacing (1 per 107.5 ms)':<34}{'':>8}{'':>10}{paced:>8.2f}{0:>11}{paced * 1000:>14,.0f}"
+              f"{paced / 10:>12.0%}")
         print(f"{'msgmetrics load api (end to end)':<34}{ours_s:>8.1f}{pages:>10}{pages / ours_s:>8.2f}{ours_429:>11}"
               f"{result.rows_added / ours_s:>14,.0f}{result.rows_added / ours_s / ceiling:>12.0%}")
         print(f"{'  of which HTTP paging':<34}{http.elapsed_s:>8.1f}{pages:>10}{http.requests_per_s:>8.2f}{'':>11}"

@@ -2,7 +2,8 @@
 through dlt's RESTClient.
 
 * Every request start (retries included) goes through :class:`RateLimiter`: one start
-  every 0.105 s at most (10 per 1.05 s), so the server never sees more than 10 in a second.
+  every 107.5 ms at most (10 per 1.075 s), so the server never sees more than 10 in a second;
+  after a 429 the pace slows by 5% (at most to one per 125 ms).
 * 429 with ``Retry-After``: wait that long, then send again (not counted as a failure).
   429 without it is a daily quota (§2.2): stop with a clear error.
 * 5xx, connection errors and timeouts: exponential backoff with jitter, a few attempts.
@@ -58,6 +59,12 @@ class RateLimiter:
         self._next_start: float | None = None
         self._lock = threading.Lock()
         self.waited_s = 0.0
+
+    def slow_down(self, factor: float = 1.05, max_interval_s: float = 0.125) -> None:
+        """After a 429 for going over the per-second limit: a slightly slower pace for the rest
+        of the run (the path to the server is more jittery than the margin allows for)."""
+        with self._lock:
+            self.interval_s = min(max_interval_s, self.interval_s * factor)
 
     def acquire(self) -> None:
         with self._lock:
@@ -209,7 +216,9 @@ class AppApiSession(requests.Session):
                 if throttled > self.max_throttled:
                     raise AppApiError(f"Customer.io App API kept answering 429 at {where} ({throttled} times). "
                                       "Another client may share this key's 10 requests/s; run the load again later.")
-                log.info("%s answered 429: waiting %.1f s (Retry-After)", where, wait)
+                self.limiter.slow_down()
+                log.info("%s answered 429: waiting %.1f s (Retry-After), then one request every %.0f ms",
+                         where, wait, self.limiter.interval_s * 1000)
                 self._sleep(wait)
                 continue
             if status >= 500:
