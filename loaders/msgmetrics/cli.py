@@ -1,5 +1,5 @@
-"""The `msgmetrics` command line: generate, load, build, push, run, demo, status, doctor,
-test-send, docs, report, fake-amplitude."""
+"""The `msgmetrics` command line: generate, load (webhooks, orders, dw-sync), build, push, run, demo,
+status, doctor, test-send, docs, report, fake-amplitude, serve-webhooks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import runs, settings
+from .receiver import settings as receiver_settings
 
 
 EXIT_FATAL = 1  # push also exits 2 when some records were dead-lettered (PushResult.exit_code)
@@ -283,6 +284,57 @@ def _load_from_fake_api(warehouse, run, data_dir: Path, manifest: dict, messages
                          since=manifest["start"], until=manifest["end"])
 
 
+# ---------------------------------------------------------------- load dw-sync (Data Warehouse Sync)
+@load.command("dw-sync")
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--reread", is_flag=True, help="Read files again even if unchanged since their last load.")
+@click.pass_obj
+@_records_run("load dw-sync")
+def load_dw_sync_cmd(warehouse, run, locations: tuple[str, ...], reread: bool) -> None:
+    """Load Customer.io Data Warehouse Sync Parquet files or folders (local paths or bucket URLs).
+
+    Deliveries, metrics, people, subjects and outputs (content and attributes when present);
+    only files new since the last load are read; the highest seq_num per key wins.
+    """
+    _load_dw_sync(warehouse, run, list(locations), reread)
+
+
+def _load_dw_sync(warehouse, run, locations: list[str], reread: bool = False):
+    from .load import load_dw_sync
+    from .settings import RAW_DW_SYNC_DATASET
+
+    result = load_dw_sync(warehouse, locations, reread=reread)
+    s = result.stats
+    run.load_ids += result.load_ids
+    for table, read in sorted(s.rows_read.items()):
+        run.loaded[f"{RAW_DW_SYNC_DATASET}.{table}"] = {
+            "rows_added": result.rows_added(table), "rows_total": result.rows_after[table], "rows_read": read}
+    run.loaded[f"{RAW_DW_SYNC_DATASET}.dw_sync_quarantine"] = {
+        "rows_added": result.rows_added("dw_sync_quarantine"), "rows_total": result.rows_after["dw_sync_quarantine"],
+        "quarantined": s.quarantined}
+    tables = ", ".join(f"{t} {n:,} ({result.rows_added(t):,} new)" for t, n in sorted(s.rows_read.items())) or "no rows"
+    click.echo(
+        f"dw-sync: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped, "
+        f"{s.files_quarantined} skipped with a reason; rows read: {tables}; "
+        f"{s.superseded:,} older version(s) ignored; {s.rows_quarantined:,} row(s) quarantined "
+        f"(raw tables in {RAW_DW_SYNC_DATASET})"
+    )
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see {RAW_DW_SYNC_DATASET}.dw_sync_quarantine)")
+    return result
+
+
+def _demo_load_dw_sync(warehouse, run, data_dir: Path):
+    """The demo's input when --source dw-sync: derive the export from the generated webhooks, load it."""
+    from .dw_sync_export import write_dw_sync_export
+
+    export_dir = data_dir / "dw_sync"
+    written = write_dw_sync_export(data_dir, export_dir)
+    click.echo(f"wrote a Data Warehouse Sync export to {export_dir} ("
+               + ", ".join(f"{t}: {w['rows']:,} rows in {w['files']} files" for t, w in written.items()) + ")")
+    return _load_dw_sync(warehouse, run, [str(export_dir)])
+
+
 # ---------------------------------------------------------------- build
 @main.command()
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
@@ -408,19 +460,22 @@ def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, 
 @main.command()
 @_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
-@click.option("--source", "event_source", type=click.Choice(["webhooks", "api"]), default="webhooks",
-              show_default=True,
-              help="How message activity reaches the warehouse: the webhook files, or the App API "
-                   "(a local fake serving the same generated data). Message names come from the App API either way.")
+@click.option("--source", type=click.Choice(["webhooks", "dw-sync", "api"]), default="webhooks", show_default=True,
+              help="Which Customer.io output the demo loads: the webhook files, a Data Warehouse Sync export "
+                   "derived from them, or the App API (a local fake serving the same generated data). "
+                   "Message names come from the fake App API's metadata whichever it is.")
 @click.pass_obj
 @_records_run("demo")
-def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool, event_source: str) -> None:
+def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool, source: str) -> None:
     """The whole path on demo data: generate, load, build as of the data's end, push to a local fake Amplitude."""
     manifest = _generate(people, days, seed, out_dir, None, bad_lines=3)
     click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
-    if event_source == "webhooks":
+    if source == "dw-sync":
+        _demo_load_dw_sync(warehouse, run, Path(out_dir))
+    elif source == "webhooks":
         _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
-    _load_from_fake_api(warehouse, run, Path(out_dir), manifest, messages=event_source == "api")
+    # names (and, for --source api, the deliveries) from the fake App API, as a set-up with an App API key gets
+    _load_from_fake_api(warehouse, run, Path(out_dir), manifest, messages=source == "api")
     _load_orders(warehouse, run, [str(Path(out_dir) / "orders")])
     _build(warehouse, run, manifest["end"])
     if dry_run:
@@ -601,6 +656,58 @@ def fake_amplitude(port: int, api_key: str) -> None:
 
             while True:
                 time.sleep(3600)
+
+
+# ---------------------------------------------------------------- serve-webhooks (webhook receiver)
+@main.command("serve-webhooks")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the JSONL files (`msgmetrics load webhooks` reads it).")
+@click.option("--host", default=receiver_settings.DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=receiver_settings.DEFAULT_PORT, show_default=True,
+              help="0: any free port.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_MAX_BODY_BYTES,
+              show_default=True, help="Larger bodies get 413 (the loader reads lines of up to 16 MiB).")
+@click.option("--rotate-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_ROTATE_BYTES,
+              show_default=True, help="Finish the active file once it holds this many bytes.")
+@click.option("--rotate-seconds", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ROTATE_SECONDS,
+              show_default=True, help="Finish the active file this long after its first line (latency until `load` sees it).")
+@click.option("--replay-window", "replay_window_s", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_REPLAY_WINDOW_S,
+              show_default=True, help="Refuse (401) a X-CIO-Timestamp further than this many seconds from now, either way.")
+@click.option("--answer-timeout", "answer_timeout_s", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ANSWER_TIMEOUT_S,
+              show_default=True, help="Answer 503 if a body is not durable by then (Customer.io waits 4 s).")
+@click.option("--insecure-no-signature", is_flag=True,
+              help="Accept unsigned requests. Local testing only: anyone reaching the port can write events.")
+def serve_webhooks(out_dir: str, host: str, port: int, max_body_bytes: int, rotate_bytes: int,
+                   rotate_seconds: float, replay_window_s: int, answer_timeout_s: float,
+                   insecure_no_signature: bool) -> None:
+    """Receive Customer.io reporting webhooks into rotating JSONL files.
+
+    Verifies X-CIO-Signature with $CUSTOMERIO_WEBHOOK_SIGNING_KEY, stores each accepted body as
+    one line, durably (fdatasync) before answering 200. The file being written ends in `.open`;
+    finished files end in `.jsonl`. GET /healthz for load balancers; SIGTERM stops gracefully.
+    """
+    import os
+
+    from .receiver.server import ReceiverConfig, run
+
+    key = os.environ.get(receiver_settings.SIGNING_KEY_ENV, "").strip()
+    if insecure_no_signature:
+        signing_key = None
+    elif not key:
+        _fail(f"set {receiver_settings.SIGNING_KEY_ENV} to the signing key shown on Customer.io's Reporting Webhooks page "
+              "(or pass --insecure-no-signature for local testing only)")
+    else:
+        signing_key = key.encode()
+    config = ReceiverConfig(
+        out_dir=Path(out_dir), host=host, port=port, signing_key=signing_key, replay_window_s=replay_window_s,
+        max_body_bytes=max_body_bytes, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds,
+        answer_timeout_s=answer_timeout_s, shutdown_timeout_s=answer_timeout_s + 1.0,
+    )
+    try:
+        run(config)
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc}")
+# ---------------------------------------------------------------- end serve-webhooks
 
 
 if __name__ == "__main__":

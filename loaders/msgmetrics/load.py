@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import dlt
 import duckdb
 
-from .settings import RAW_API_DATASET, RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
+from .settings import RAW_API_DATASET, RAW_DW_SYNC_DATASET, RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
 from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
 from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_GLOB
 from .sources.files import list_input_files
@@ -151,3 +151,43 @@ def load_api(warehouse: Warehouse, api: ApiSettings, resources=None, since: str 
         stats.table_rows = {t: (before[t], _count(warehouse, f"{RAW_API_DATASET}.{t}")) for t in tables}
     before_messages, after_messages = stats.table_rows.get("messages", (0, 0))
     return LoadResult(list(info.loads_ids), before_messages, after_messages, stats)
+
+
+# ---------------------------------------------------------------- Data Warehouse Sync
+@dataclass
+class DwSyncLoadResult:
+    load_ids: list[str]
+    rows_before: dict[str, int]  # raw table -> rows before the load
+    rows_after: dict[str, int]
+    stats: object
+
+    def rows_added(self, table: str) -> int:
+        return self.rows_after.get(table, 0) - self.rows_before.get(table, 0)
+
+
+def _counts(warehouse: Warehouse, dataset: str, tables: list[str]) -> dict[str, int]:
+    if not warehouse.path.exists():
+        return {t: 0 for t in tables}
+    con = duckdb.connect(str(warehouse.path))
+    try:
+        return {t: con.execute(f"select count(*) from {dataset}.{t}").fetchall()[0][0]
+                if table_exists(con, dataset, t) else 0 for t in tables}
+    finally:
+        con.close()
+
+
+def load_dw_sync(warehouse: Warehouse, locations: list[str], reread: bool = False) -> DwSyncLoadResult:
+    """Customer.io Data Warehouse Sync Parquet files into raw_customerio_dw (new files only)."""
+    from .sources.customerio_dw_sync import DwSyncReadStats, customerio_dw_sync
+    from .sources.customerio_dw_sync.settings import DEFAULT_FILE_GLOB as DW_GLOB
+    from .sources.customerio_dw_sync.settings import FILE_TYPES, QUARANTINE_TABLE
+
+    list_input_files(locations, DW_GLOB)  # fail early and clearly on a wrong path
+    tables = [spec.table for spec in FILE_TYPES.values()] + [QUARANTINE_TABLE]
+    stats = DwSyncReadStats()
+    with writer_lock(warehouse, "load dw-sync"):
+        before = _counts(warehouse, RAW_DW_SYNC_DATASET, tables)
+        pipeline = _pipeline(warehouse, "msgmetrics_dw_sync", RAW_DW_SYNC_DATASET)
+        info = pipeline.run(customerio_dw_sync(locations, reread=reread, stats=stats), loader_file_format="parquet")
+        after = _counts(warehouse, RAW_DW_SYNC_DATASET, tables)
+    return DwSyncLoadResult(list(info.loads_ids), before, after, stats)

@@ -67,8 +67,9 @@ metric_events as (
         {%- else %}
         cast(null as {{ text }}) as failure_message,
         {%- endif %}
-        -- person, message and lineage columns of the delivery
-        cio_id, customer_id, email, message_type, channel, is_known_type, parent_type, parent_id,
+        -- person, message and lineage columns of the delivery (`twilio` is the webhooks' `sms`)
+        case when message_type = 'twilio' then 'sms' else message_type end as object_type,
+        cio_id, customer_id, email, channel, parent_type, parent_id,
         campaign_id, broadcast_id, newsletter_id, transactional_message_id, action_id, parent_action_id,
         content_id, loaded_at, source_endpoint
     from deliveries
@@ -87,10 +88,12 @@ final as (
         'app_api' as event_source,
         delivery_id,
         {{ person_key('cio_id', 'customer_id', 'email') }} as person_key,
-        case when message_type = 'twilio' then 'sms' else message_type end as object_type,
+        object_type,
         channel,
         metric,
-        is_known_type as is_known_event,
+        -- the same flag whichever source reports the fact: the webhook spec's pairs
+        {{ dbt.concat(['object_type', "'.'", 'metric']) }} in {{ sql_list(customerio_known_event_pairs()) }}
+            as is_known_event,
         occurred_at,
         customer_id,
         email,
