@@ -53,6 +53,10 @@ class _Errors(click.Group):
             root = exc
             while root.__cause__ is not None:
                 root = root.__cause__
+            from .sources.customerio_api.client import AppApiError
+
+            if isinstance(root, AppApiError):
+                _fail(str(root))  # says what to do; nothing of the failed load was written
             _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
                   "pending work is resumed, nothing is loaded twice.")
         except (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError) as exc:
@@ -194,6 +198,90 @@ def _load_orders(warehouse, run, locations: list[str]):
         + (" (see raw_shop.orders_quarantine)" if s.quarantined else "")
     )
     return result
+
+
+# ---------------------------------------------------------------- load api (Customer.io App API)
+def _api_resources(text: str | None) -> tuple[str, ...] | None:
+    from .sources.customerio_api.settings import ALL_RESOURCES, DEFAULT_RESOURCES, METADATA_RESOURCES
+
+    if not text:
+        return None
+    chosen: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        group = {"metadata": METADATA_RESOURCES, "all": ALL_RESOURCES, "default": DEFAULT_RESOURCES}.get(name, (name,))
+        for item in group:
+            if item not in ALL_RESOURCES:
+                raise click.BadParameter(f"unknown resource {item!r}; choose from {', '.join(ALL_RESOURCES)}, "
+                                         "or metadata / default / all", param_hint="--resources")
+            if item not in chosen:
+                chosen.append(item)
+    return tuple(chosen)
+
+
+@load.command("api")
+@click.option("--since", default=None,
+              help="Read deliveries created since this time (ISO-8601, UTC). Default: the previous run's end "
+                   "minus --reread-days; 180 days back on the first run. Older history is read in 180-day windows.")
+@click.option("--until", default=None, help="Read deliveries created up to this time (ISO-8601; default now).")
+@click.option("--resources", default=None,
+              help="Comma-separated: messages, campaigns, campaign_actions, newsletters, newsletter_contents, "
+                   "broadcasts, broadcast_actions, transactional_messages, activities; 'metadata' = the names "
+                   "only. Default: messages and metadata.")
+@click.option("--reread-days", type=click.IntRange(min=0), default=None,
+              help="Re-read deliveries created this many days before the previous run's end (their opens and "
+                   "clicks keep arriving). Default 7.")
+@click.pass_obj
+@_records_run("load api")
+def load_api_cmd(warehouse, run, since, until, resources, reread_days) -> None:
+    """Pull the Customer.io App API: deliveries with their metrics, and message names.
+
+    Needs CUSTOMERIO_APP_API_KEY; CUSTOMERIO_REGION=eu for an EU workspace, CUSTOMERIO_API_URL to
+    override the host. Stays under the App API's 10 requests/s.
+    """
+    _load_api(warehouse, run, resources=_api_resources(resources), since=since, until=until, reread_days=reread_days)
+
+
+def _load_api(warehouse, run, api=None, resources=None, since=None, until=None, reread_days=None):
+    from .load import ApiSettings, load_api
+    from .sources.customerio_api.helpers import iso
+
+    api = api or ApiSettings.from_env()
+    result = load_api(warehouse, api, resources=resources, since=since, until=until, reread_days=reread_days)
+    s = result.stats
+    run.load_ids += result.load_ids
+    for table, (before, after) in s.table_rows.items():
+        run.loaded[f"raw_customerio_api.{table}"] = {
+            "rows_added": after - before, "rows_total": after,
+            "quarantined": s.quarantined if table == "messages" else 0}
+    http = s.http
+    parts = [f"api: {http.requests:,} requests in {http.elapsed_s:.1f} s ({http.requests_per_s:.1f}/s, "
+             f"{http.throttled} throttled, {http.server_errors} retried)"]
+    if "messages" in s.table_rows:
+        span = f"created {iso(s.windows[0][0])} .. {iso(s.windows[-1][1])}" if s.windows else "nothing to read"
+        parts.append(f"{s.deliveries_read:,} deliveries read in {s.pages:,} pages ({span}), "
+                     f"{result.rows_added:,} new ({result.rows_after:,} in raw_customerio_api.messages)")
+    if s.metadata_rows:
+        parts.append("names: " + ", ".join(f"{n:,} {name}" for name, n in s.metadata_rows.items()))
+    parts.append(f"{s.quarantined:,} quarantined")
+    click.echo("; ".join(parts))
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see raw_customerio_api.*_quarantine)")
+    return result
+
+
+def _load_from_fake_api(warehouse, run, data_dir: Path, manifest: dict, messages: bool):
+    """Load the generated data through a local fake App API: deliveries and names, or names only
+    (what a set-up with webhooks plus an App API key gets)."""
+    from .customerio_fake import FakeCustomerIo, derive_workspace
+    from .load import ApiSettings
+    from .sources.customerio_api.settings import DEFAULT_RESOURCES, METADATA_RESOURCES
+
+    api_key = "msgmetrics-demo-cio-key"
+    with FakeCustomerIo(derive_workspace(data_dir, include_messages=messages), api_key=api_key) as fake:
+        click.echo(f"reading a local fake Customer.io App API at {fake.url} (not the real one)", err=True)
+        return _load_api(warehouse, run, api=ApiSettings(api_key=api_key, api_url=fake.url),
+                         resources=DEFAULT_RESOURCES if messages else METADATA_RESOURCES,
+                         since=manifest["start"], until=manifest["end"])
 
 
 # ---------------------------------------------------------------- load dw-sync (Data Warehouse Sync)
@@ -377,9 +465,10 @@ def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, 
 @main.command()
 @_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
-@click.option("--source", type=click.Choice(["webhooks", "dw-sync"]), default="webhooks", show_default=True,
-              help="Which Customer.io output the demo loads: the webhook files, or a Data Warehouse Sync "
-                   "export derived from them.")
+@click.option("--source", type=click.Choice(["webhooks", "dw-sync", "api"]), default="webhooks", show_default=True,
+              help="Which Customer.io output the demo loads: the webhook files, a Data Warehouse Sync export "
+                   "derived from them, or the App API (a local fake serving the same generated data). "
+                   "Message names come from the fake App API's metadata whichever it is.")
 @click.pass_obj
 @_records_run("demo")
 def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool, source: str) -> None:
@@ -388,8 +477,10 @@ def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_ru
     click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
     if source == "dw-sync":
         _demo_load_dw_sync(warehouse, run, Path(out_dir))
-    else:
+    elif source == "webhooks":
         _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
+    # names (and, for --source api, the deliveries) from the fake App API, as a set-up with an App API key gets
+    _load_from_fake_api(warehouse, run, Path(out_dir), manifest, messages=source == "api")
     _load_orders(warehouse, run, [str(Path(out_dir) / "orders")])
     _build(warehouse, run, manifest["end"])
     if dry_run:
