@@ -61,7 +61,7 @@ def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, sou
 def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = False) -> LoadResult:
     list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
     stats = WebhookReadStats()
-    source = customerio_webhooks(locations, reread=reread, stats=stats)
+    source = customerio_webhooks(locations, reread=reread, stats=stats, dedup_against_destination=True)
     return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
 
 
