@@ -18,8 +18,10 @@ nothing per row happens in Python.
 
 from __future__ import annotations
 
+import queue
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -33,6 +35,9 @@ from .helpers import LINE_KEY_BITS, read_sql, scan_sql
 StoredIds = Callable[[pa.Table], pa.Table]
 
 LINE_MASK = (1 << LINE_KEY_BITS) - 1
+# Record batches DuckDB may compute ahead while dlt writes the previous ones (both
+# release the GIL, so on two cores they overlap).
+PREFETCH_BATCHES = 2
 
 
 @dataclass
@@ -123,9 +128,7 @@ class EventReader:
         try:
             reader = self.con.sql(read_sql(len(self._paths), "kept"), params=params).to_arrow_reader(batch_rows)
             try:
-                for batch in reader:
-                    if batch.num_rows:
-                        yield batch
+                yield from _prefetched(reader, PREFETCH_BATCHES)
             finally:
                 reader.close()
         finally:
@@ -145,3 +148,46 @@ class EventReader:
             from bad order by source_file, line_number
         """, params={**{f"url_{i}": u for i, u in enumerate(self._urls)}, "loaded_at": self.loaded_at}
         ).to_arrow_table()
+
+
+def _prefetched(reader: pa.RecordBatchReader, depth: int) -> Iterator[pa.RecordBatch]:
+    """The reader's non-empty batches, read `depth` ahead in a thread."""
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = done
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            item = exc
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="webhook-batches", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if item.num_rows:
+                yield item
+    finally:
+        stop.set()
+        thread.join()
