@@ -159,7 +159,8 @@ def run_size(label: str, events: int, data: Path | None, root: Path, env: dict, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1m", help="comma-separated event counts: 100k, 1m, 10m")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated event counts: 100k, 1m, 10m (default 1m, or only the --data sizes)")
     parser.add_argument("--data", action="append", default=[], metavar="SIZE=DIR",
                         help="reuse a generated data set for that size (repeatable)")
     parser.add_argument("--repeat", type=int, default=1, help="baseline/load pairs per size")
@@ -172,7 +173,8 @@ def main() -> None:
     args = parser.parse_args()
 
     given = dict(item.split("=", 1) for item in args.data)
-    sizes = [(s.strip().lower(), scale.parse_size(s)) for s in args.sizes.split(",") if s.strip()]
+    chosen = args.sizes if args.sizes is not None else ("" if given else "1m")
+    sizes = [(s.strip().lower(), scale.parse_size(s)) for s in chosen.split(",") if s.strip()]
     sizes += [(s, scale.parse_size(s)) for s in given if s not in dict(sizes)]
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
