@@ -195,11 +195,23 @@ def main() -> None:
                              compare=Path(args.compare_loaders).resolve() if args.compare_loaders else None)
     finally:
         print("\n" + scale.text_table(rows))
+        summary = []
         for label, _ in sizes:
             ratios = [r.ratio for r in rows if r.size == label and r.step == "load webhooks" and r.ratio]
             if ratios:
-                print(f"{label}: load / baseline ratio over {len(ratios)} pair(s): median {statistics.median(ratios):.2f}"
-                      f" (min {min(ratios):.2f}, max {max(ratios):.2f})")
+                summary.append(f"{label}: load / baseline ratio over {len(ratios)} pair(s): median "
+                               f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
+        for step in ("duckdb baseline", "load webhooks", "load (compared)"):
+            costs = []
+            for label, _ in sizes:
+                done = [r for r in rows if r.size == label and r.step == step and not r.error and r.rows]
+                if done:
+                    per_m = statistics.median(r.wall / (r.rows / 1e6) for r in done)
+                    cpu_m = statistics.median(r.cpu / (r.rows / 1e6) for r in done)
+                    costs.append(f"{label} {per_m:.1f} s ({cpu_m:.1f} cpu s)")
+            if costs:
+                summary.append(f"cost per 1M lines, {step}: " + " | ".join(costs))
+        print("\n".join(summary))
         machine, versions = scale.machine_line(load_seen), scale.versions_line()
         print(machine)
         print(versions)
@@ -207,7 +219,8 @@ def main() -> None:
             md = Path(args.markdown)
             md.parent.mkdir(parents=True, exist_ok=True)
             md.write_text(f"# msgmetrics load benchmark\n\n`{' '.join(['.venv/bin/python', 'bench/bench_load.py', *sys.argv[1:]])}`\n\n"
-                          f"{machine}\n\n{versions}\n\n{scale.markdown_table(rows)}\n")
+                          f"{machine}\n\n{versions}\n\n{scale.markdown_table(rows)}\n\n"
+                          + "\n".join(f"- {line}" for line in summary) + "\n")
             print(f"markdown written to {md}")
         if args.keep:
             print(f"kept {root}")

@@ -150,9 +150,13 @@ def _groups(files: list[InputFile]) -> Iterator[list[InputFile]]:
 
 
 @contextlib.contextmanager
-def _destination_lookup() -> Iterator[StoredIds]:
-    """`StoredIds` answered by the running pipeline's DuckDB destination."""
+def _destination_lookup() -> Iterator[StoredIds | None]:
+    """`StoredIds` answered by the running pipeline's DuckDB destination (None: no events yet)."""
     pipeline = dlt.current.pipeline()
+    if pipeline.destination is None or pipeline.destination.destination_name != "duckdb":
+        raise ValueError("dedup_against_destination needs a DuckDB destination; leave it off for "
+                         f"{pipeline.destination.destination_name if pipeline.destination else 'no destination'} "
+                         "(the events table is then merged insert-only)")
     client = pipeline.sql_client()
     with client:
         table = client.make_qualified_table_name(EVENTS_TABLE)
@@ -161,10 +165,11 @@ def _destination_lookup() -> Iterator[StoredIds]:
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [client.dataset_name, EVENTS_TABLE],
         ).fetchone()[0]
+        if not exists:
+            yield None
+            return
 
         def stored(ids: pa.Table) -> pa.Table:
-            if not exists:
-                return ids.slice(0, 0)
             cursor = con.cursor()
             try:
                 cursor.register("msgmetrics_new_ids", ids)
