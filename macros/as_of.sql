@@ -18,3 +18,8 @@
 {% macro in_window_before_as_of(column, days) -%}
     ({{ column }} > {{ dbt.dateadd('day', -1 * days, as_of_timestamp()) }} and {{ column }} <= {{ as_of_timestamp() }})
 {%- endmacro %}
+
+{#- When this dbt invocation started (UTC): the `computed_at` of cohort rows. -#}
+{% macro computed_at_timestamp() -%}
+    cast('{{ run_started_at.astimezone(modules.pytz.utc).strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}

@@ -3,18 +3,20 @@
     ({%- for v in values -%}{{ dbt.string_literal(v) }}{%- if not loop.last -%}, {% endif -%}{%- endfor -%})
 {%- endmacro %}
 
-{#- A cohort setting from its var, failing the build with a clear error when absent. -#}
-{% macro cohort_setting(cohort, key) -%}
-    {%- set settings = var('cohort_' ~ cohort, {}) -%}
-    {%- if key not in settings -%}
-        {{ exceptions.raise_compiler_error("var cohort_" ~ cohort ~ " needs '" ~ key ~ "' (see dbt_project.yml)") }}
-    {%- endif -%}
-    {{ return(settings[key]) }}
-{%- endmacro %}
-
 {#- A 64-bit float (dbt.type_float() is 32-bit on DuckDB). -#}
 {% macro type_double() -%}
     {{ return(adapter.dispatch('type_double', 'msgmetrics')()) }}
 {%- endmacro %}
 {% macro default__type_double() -%}double precision{%- endmacro %}
 {% macro bigquery__type_double() -%}float64{%- endmacro %}
+
+{#- a = b for two text ids, two nulls counting as equal (portable and hash-joinable,
+    unlike `a = b or (a is null and b is null)`; ids are never ''). -#}
+{% macro equal_or_both_null(a, b) -%}
+    coalesce({{ a }}, '') = coalesce({{ b }}, '')
+{%- endmacro %}
+
+{#- Any text as a SQL string literal, quotes doubled (dbt.string_literal does not escape). -#}
+{% macro sql_text(value) -%}
+    '{{ (value | string).replace("'", "''") }}'
+{%- endmacro %}

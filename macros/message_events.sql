@@ -17,5 +17,7 @@
 {% macro message_event_sources() -%}
     {{ return([
         {'model': 'stg_customerio__message_events', 'event_source': 'webhook', 'precedence': 1},
+        {'model': 'int_customerio_dw__message_events', 'event_source': 'dw_sync', 'precedence': 2},
+        {'model': 'int_customerio_api__message_events', 'event_source': 'app_api', 'precedence': 3},
     ]) }}
 {%- endmacro %}

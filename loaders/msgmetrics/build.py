@@ -75,6 +75,10 @@ def build(
         counts[status] = counts.get(status, 0) + 1
         if status in ("error", "fail"):
             failures.append(f"{node_result.node.name}: {node_result.message}")
+            if "data_fresh_for_as_of" in node_result.node.name:
+                failures.append("  the newest event is older than var cohort_max_data_lag_hours before as_of, so the "
+                                "cohorts (suppressions included) would be stale and were not refreshed: load the "
+                                "latest webhooks, or pass --max-data-lag-hours for a backfill or a what-if as_of")
     from dbt_common.invocation import get_invocation_id  # the id dbt wrote into its logs and artifacts
 
     invocation_id = get_invocation_id()

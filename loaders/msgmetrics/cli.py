@@ -1,5 +1,5 @@
-"""The `msgmetrics` command line: generate, load, build, push, run, demo, status, doctor,
-test-send, docs, report, fake-amplitude."""
+"""The `msgmetrics` command line: generate, load (webhooks, orders, dw-sync), build, push, run, demo,
+status, doctor, test-send, docs, report, fake-amplitude, serve-webhooks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import runs, settings
+from .receiver import settings as receiver_settings
 
 
 EXIT_FATAL = 1  # push also exits 2 when some records were dead-lettered (PushResult.exit_code)
@@ -54,6 +55,10 @@ class _Errors(click.Group):
                 root = exc
                 while root.__cause__ is not None:
                     root = root.__cause__
+                from .sources.customerio_api.client import AppApiError
+
+                if isinstance(root, AppApiError):
+                    _fail(str(root))  # says what to do; nothing of the failed load was written
                 _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
                       "pending work is resumed, nothing is loaded twice.")
             if isinstance(exc, (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError)):
@@ -198,24 +203,164 @@ def _load_orders(warehouse, run, locations: list[str]):
     return result
 
 
+# ---------------------------------------------------------------- load api (Customer.io App API)
+def _api_resources(text: str | None) -> tuple[str, ...] | None:
+    from .sources.customerio_api.settings import ALL_RESOURCES, DEFAULT_RESOURCES, METADATA_RESOURCES
+
+    if not text:
+        return None
+    chosen: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        group = {"metadata": METADATA_RESOURCES, "all": ALL_RESOURCES, "default": DEFAULT_RESOURCES}.get(name, (name,))
+        for item in group:
+            if item not in ALL_RESOURCES:
+                raise click.BadParameter(f"unknown resource {item!r}; choose from {', '.join(ALL_RESOURCES)}, "
+                                         "or metadata / default / all", param_hint="--resources")
+            if item not in chosen:
+                chosen.append(item)
+    return tuple(chosen)
+
+
+@load.command("api")
+@click.option("--since", default=None,
+              help="Read deliveries created since this time (ISO-8601, UTC). Default: the previous run's end "
+                   "minus --reread-days; 180 days back on the first run. Older history is read in 180-day windows.")
+@click.option("--until", default=None, help="Read deliveries created up to this time (ISO-8601; default now).")
+@click.option("--resources", default=None,
+              help="Comma-separated: messages, campaigns, campaign_actions, newsletters, newsletter_contents, "
+                   "broadcasts, broadcast_actions, transactional_messages, activities; 'metadata' = the names "
+                   "only. Default: messages and metadata.")
+@click.option("--reread-days", type=click.IntRange(min=0), default=None,
+              help="Re-read deliveries created this many days before the previous run's end (their opens and "
+                   "clicks keep arriving). Default 7.")
+@click.pass_obj
+@_records_run("load api")
+def load_api_cmd(warehouse, run, since, until, resources, reread_days) -> None:
+    """Pull the Customer.io App API: deliveries with their metrics, and message names.
+
+    Needs CUSTOMERIO_APP_API_KEY; CUSTOMERIO_REGION=eu for an EU workspace, CUSTOMERIO_API_URL to
+    override the host. Stays under the App API's 10 requests/s.
+    """
+    _load_api(warehouse, run, resources=_api_resources(resources), since=since, until=until, reread_days=reread_days)
+
+
+def _load_api(warehouse, run, api=None, resources=None, since=None, until=None, reread_days=None):
+    from .load import ApiSettings, load_api
+    from .sources.customerio_api.helpers import iso
+
+    api = api or ApiSettings.from_env()
+    result = load_api(warehouse, api, resources=resources, since=since, until=until, reread_days=reread_days)
+    s = result.stats
+    run.load_ids += result.load_ids
+    for table, (before, after) in s.table_rows.items():
+        run.loaded[f"raw_customerio_api.{table}"] = {
+            "rows_added": after - before, "rows_total": after,
+            "quarantined": s.quarantined if table == "messages" else 0}
+    http = s.http
+    parts = [f"api: {http.requests:,} requests in {http.elapsed_s:.1f} s ({http.requests_per_s:.1f}/s, "
+             f"{http.throttled} throttled, {http.server_errors} retried)"]
+    if "messages" in s.table_rows:
+        span = f"created {iso(s.windows[0][0])} .. {iso(s.windows[-1][1])}" if s.windows else "nothing to read"
+        parts.append(f"{s.deliveries_read:,} deliveries read in {s.pages:,} pages ({span}), "
+                     f"{result.rows_added:,} new ({result.rows_after:,} in raw_customerio_api.messages)")
+    if s.metadata_rows:
+        parts.append("names: " + ", ".join(f"{n:,} {name}" for name, n in s.metadata_rows.items()))
+    parts.append(f"{s.quarantined:,} quarantined")
+    click.echo("; ".join(parts))
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see raw_customerio_api.*_quarantine)")
+    return result
+
+
+def _load_from_fake_api(warehouse, run, data_dir: Path, manifest: dict, messages: bool):
+    """Load the generated data through a local fake App API: deliveries and names, or names only
+    (what a set-up with webhooks plus an App API key gets)."""
+    from .customerio_fake import FakeCustomerIo, derive_workspace
+    from .load import ApiSettings
+    from .sources.customerio_api.settings import DEFAULT_RESOURCES, METADATA_RESOURCES
+
+    api_key = "msgmetrics-demo-cio-key"
+    with FakeCustomerIo(derive_workspace(data_dir, include_messages=messages), api_key=api_key) as fake:
+        click.echo(f"reading a local fake Customer.io App API at {fake.url} (not the real one)", err=True)
+        return _load_api(warehouse, run, api=ApiSettings(api_key=api_key, api_url=fake.url),
+                         resources=DEFAULT_RESOURCES if messages else METADATA_RESOURCES,
+                         since=manifest["start"], until=manifest["end"])
+
+
+# ---------------------------------------------------------------- load dw-sync (Data Warehouse Sync)
+@load.command("dw-sync")
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--reread", is_flag=True, help="Read files again even if unchanged since their last load.")
+@click.pass_obj
+@_records_run("load dw-sync")
+def load_dw_sync_cmd(warehouse, run, locations: tuple[str, ...], reread: bool) -> None:
+    """Load Customer.io Data Warehouse Sync Parquet files or folders (local paths or bucket URLs).
+
+    Deliveries, metrics, people, subjects and outputs (content and attributes when present);
+    only files new since the last load are read; the highest seq_num per key wins.
+    """
+    _load_dw_sync(warehouse, run, list(locations), reread)
+
+
+def _load_dw_sync(warehouse, run, locations: list[str], reread: bool = False):
+    from .load import load_dw_sync
+    from .settings import RAW_DW_SYNC_DATASET
+
+    result = load_dw_sync(warehouse, locations, reread=reread)
+    s = result.stats
+    run.load_ids += result.load_ids
+    for table, read in sorted(s.rows_read.items()):
+        run.loaded[f"{RAW_DW_SYNC_DATASET}.{table}"] = {
+            "rows_added": result.rows_added(table), "rows_total": result.rows_after[table], "rows_read": read}
+    run.loaded[f"{RAW_DW_SYNC_DATASET}.dw_sync_quarantine"] = {
+        "rows_added": result.rows_added("dw_sync_quarantine"), "rows_total": result.rows_after["dw_sync_quarantine"],
+        "quarantined": s.quarantined}
+    tables = ", ".join(f"{t} {n:,} ({result.rows_added(t):,} new)" for t, n in sorted(s.rows_read.items())) or "no rows"
+    click.echo(
+        f"dw-sync: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped, "
+        f"{s.files_quarantined} skipped with a reason; rows read: {tables}; "
+        f"{s.superseded:,} older version(s) ignored; {s.rows_quarantined:,} row(s) quarantined "
+        f"(raw tables in {RAW_DW_SYNC_DATASET})"
+    )
+    for reason, count in sorted(s.quarantine_reasons.items()):
+        click.echo(f"  quarantined {count:,}: {reason}  (see {RAW_DW_SYNC_DATASET}.dw_sync_quarantine)")
+    return result
+
+
+def _demo_load_dw_sync(warehouse, run, data_dir: Path):
+    """The demo's input when --source dw-sync: derive the export from the generated webhooks, load it."""
+    from .dw_sync_export import write_dw_sync_export
+
+    export_dir = data_dir / "dw_sync"
+    written = write_dw_sync_export(data_dir, export_dir)
+    click.echo(f"wrote a Data Warehouse Sync export to {export_dir} ("
+               + ", ".join(f"{t}: {w['rows']:,} rows in {w['files']} files" for t, w in written.items()) + ")")
+    return _load_dw_sync(warehouse, run, [str(export_dir)])
+
+
 # ---------------------------------------------------------------- build
 @main.command()
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
+@click.option("--max-data-lag-hours", type=click.FloatRange(min=0), default=None,
+              help="Fail the cohort freshness test when the newest event is older than this before as_of "
+                   "(default: var cohort_max_data_lag_hours, 36). Raise it for a backfill or a what-if as_of.")
 @click.pass_obj
 @_records_run("build")
-def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None) -> None:
+def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None,
+          max_data_lag_hours: float | None) -> None:
     """Run `dbt build` (models, seeds, data tests and unit tests)."""
-    _build(warehouse, run, as_of, full_refresh, select)
+    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours)
 
 
-def _build(warehouse, run, as_of=None, full_refresh=False, select=None):
+def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None):
     from .build import build as run_build
 
     click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
     run.as_of = as_of
-    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select)
+    dbt_vars = {} if max_data_lag_hours is None else {"cohort_max_data_lag_hours": max_data_lag_hours}
+    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select, vars=dbt_vars)
     run.dbt_invocation_id, run.dbt_results = result.invocation_id, result.counts
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(f"build: {counts}")
@@ -323,13 +468,22 @@ def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, 
 @main.command()
 @_demo_data_options
 @click.option("--dry-run", is_flag=True, help="Write the payloads instead of pushing to the local fake Amplitude.")
+@click.option("--source", type=click.Choice(["webhooks", "dw-sync", "api"]), default="webhooks", show_default=True,
+              help="Which Customer.io output the demo loads: the webhook files, a Data Warehouse Sync export "
+                   "derived from them, or the App API (a local fake serving the same generated data). "
+                   "Message names come from the fake App API's metadata whichever it is.")
 @click.pass_obj
 @_records_run("demo")
-def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool) -> None:
+def demo(warehouse, run, people: int, days: int, seed: int, out_dir: str, dry_run: bool, source: str) -> None:
     """The whole path on demo data: generate, load, build as of the data's end, push to a local fake Amplitude."""
     manifest = _generate(people, days, seed, out_dir, None, bad_lines=3)
     click.echo(f"generated {manifest['events_written']:,} webhook events and {manifest['orders']:,} orders in {out_dir}")
-    _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
+    if source == "dw-sync":
+        _demo_load_dw_sync(warehouse, run, Path(out_dir))
+    elif source == "webhooks":
+        _load_webhooks(warehouse, run, [str(Path(out_dir) / "webhooks")])
+    # names (and, for --source api, the deliveries) from the fake App API, as a set-up with an App API key gets
+    _load_from_fake_api(warehouse, run, Path(out_dir), manifest, messages=source == "api")
     _load_orders(warehouse, run, [str(Path(out_dir) / "orders")])
     _build(warehouse, run, manifest["end"])
     if dry_run:
@@ -360,11 +514,18 @@ def _push_to_local_fake(warehouse, run):
 
 
 def _print_summary(warehouse) -> None:
-    from .summary import cohort_sizes, identity_coverage
+    from .summary import audience_sizes, cohort_sizes, identity_coverage
 
     click.echo("\ncohort sizes (marts.cohort_membership):")
-    for cohort, members, pushable in cohort_sizes(warehouse):
-        click.echo(f"  {cohort:<24} {members:>7,} people ({pushable:,} with an Amplitude user id)")
+    for cohort, members, pushable, pushed in cohort_sizes(warehouse):
+        click.echo(f"  {cohort:<32} {members:>7,} people ({pushable:,} with an Amplitude user id)"
+                   + ("" if pushed or not members else "; a building block, not pushed"))
+    audiences = audience_sizes(warehouse)
+    if audiences:
+        click.echo("audiences (marts.audience_assignments):")
+    for name, incentive, assigned, pushable, suppressed, outranked in audiences:
+        click.echo(f"  audience {name:<26} {assigned:>7,} assigned ({pushable:,} with an Amplitude user id; "
+                   f"{suppressed:,} suppressed, {outranked:,} outranked){' [incentive]' if incentive else ''}")
     for measure, resolved, total in identity_coverage(warehouse):
         share = resolved / total if total else 0
         click.echo(f"identity coverage: {resolved:,} of {total:,} {measure} resolve to an Amplitude user id ({share:.1%})")
@@ -510,6 +671,58 @@ def fake_amplitude(port: int, api_key: str) -> None:
 
             while True:
                 time.sleep(3600)
+
+
+# ---------------------------------------------------------------- serve-webhooks (webhook receiver)
+@main.command("serve-webhooks")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the JSONL files (`msgmetrics load webhooks` reads it).")
+@click.option("--host", default=receiver_settings.DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=receiver_settings.DEFAULT_PORT, show_default=True,
+              help="0: any free port.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_MAX_BODY_BYTES,
+              show_default=True, help="Larger bodies get 413 (the loader reads lines of up to 16 MiB).")
+@click.option("--rotate-bytes", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_ROTATE_BYTES,
+              show_default=True, help="Finish the active file once it holds this many bytes.")
+@click.option("--rotate-seconds", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ROTATE_SECONDS,
+              show_default=True, help="Finish the active file this long after its first line (latency until `load` sees it).")
+@click.option("--replay-window", "replay_window_s", type=click.IntRange(min=1), default=receiver_settings.DEFAULT_REPLAY_WINDOW_S,
+              show_default=True, help="Refuse (401) a X-CIO-Timestamp further than this many seconds from now, either way.")
+@click.option("--answer-timeout", "answer_timeout_s", type=click.FloatRange(min=0.1), default=receiver_settings.DEFAULT_ANSWER_TIMEOUT_S,
+              show_default=True, help="Answer 503 if a body is not durable by then (Customer.io waits 4 s).")
+@click.option("--insecure-no-signature", is_flag=True,
+              help="Accept unsigned requests. Local testing only: anyone reaching the port can write events.")
+def serve_webhooks(out_dir: str, host: str, port: int, max_body_bytes: int, rotate_bytes: int,
+                   rotate_seconds: float, replay_window_s: int, answer_timeout_s: float,
+                   insecure_no_signature: bool) -> None:
+    """Receive Customer.io reporting webhooks into rotating JSONL files.
+
+    Verifies X-CIO-Signature with $CUSTOMERIO_WEBHOOK_SIGNING_KEY, stores each accepted body as
+    one line, durably (fdatasync) before answering 200. The file being written ends in `.open`;
+    finished files end in `.jsonl`. GET /healthz for load balancers; SIGTERM stops gracefully.
+    """
+    import os
+
+    from .receiver.server import ReceiverConfig, run
+
+    key = os.environ.get(receiver_settings.SIGNING_KEY_ENV, "").strip()
+    if insecure_no_signature:
+        signing_key = None
+    elif not key:
+        _fail(f"set {receiver_settings.SIGNING_KEY_ENV} to the signing key shown on Customer.io's Reporting Webhooks page "
+              "(or pass --insecure-no-signature for local testing only)")
+    else:
+        signing_key = key.encode()
+    config = ReceiverConfig(
+        out_dir=Path(out_dir), host=host, port=port, signing_key=signing_key, replay_window_s=replay_window_s,
+        max_body_bytes=max_body_bytes, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds,
+        answer_timeout_s=answer_timeout_s, shutdown_timeout_s=answer_timeout_s + 1.0,
+    )
+    try:
+        run(config)
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc}")
+# ---------------------------------------------------------------- end serve-webhooks
 
 
 if __name__ == "__main__":

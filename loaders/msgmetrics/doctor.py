@@ -99,9 +99,7 @@ def check_warehouse(warehouse: Warehouse, min_coverage: float, max_lag_hours: fl
         checks.append(_check_identity(con, variables, min_coverage))
         checks.append(_check_cohorts(con))
         checks.append(_check_freshness(con, now, max_lag_hours))
-        checks.append(Check("Overlapping incentive audiences", WARN,
-                            "no audiences with suppression and priority rules are defined yet",
-                            "until they are, a person can sit in two incentive cohorts: exclude overlaps in Amplitude"))
+        checks.append(_check_incentive_overlaps(con))
     finally:
         con.close()
     return checks
@@ -150,14 +148,52 @@ def _check_identity(con, variables: dict, min_coverage: float) -> Check:
 
 
 def _check_cohorts(con) -> Check:
-    sizes = dict(con.execute(
-        "select cohort_name, count(amplitude_user_id) from marts.cohort_membership group by 1").fetchall())
+    sizes = dict(con.execute(  # pushed cohorts only: building blocks (amplitude_property null) are not sent
+        "select cohort_name, count(amplitude_user_id) from marts.cohort_membership "
+        "where amplitude_property is not null group by 1").fetchall())
     non_empty = {name: n for name, n in sizes.items() if n}
     detail = ", ".join(f"{name} {n:,}" for name, n in sorted(sizes.items())) or "none"
     if len(non_empty) < 2:
         return Check("Activation cohorts", FAIL, f"fewer than two non-empty cohorts with Amplitude ids ({detail})",
                      "check the data's freshness and as_of, and the cohort settings in dbt_project.yml")
     return Check("Activation cohorts", OK, f"{len(non_empty)} non-empty: {detail}")
+
+
+def _check_incentive_overlaps(con) -> Check:
+    """✘ when a person is assigned two incentive audiences: two incentive audiences overlap and
+    neither a priority nor a suppression decides between them (the double-discount problem)."""
+    name = "Suppression and priority rules for overlapping incentive audiences"
+    if not (table_exists(con, "marts", "audience_assignments") and table_exists(con, "marts", "dim_audiences")):
+        return Check(name, WARN, "the audience marts are not built", "run msgmetrics build")
+    overlaps = con.execute("""
+        select a.audience_name, b.audience_name, count(*) as people
+        from marts.audience_assignments as a
+        join marts.audience_assignments as b
+            on b.person_key = a.person_key and b.audience_name > a.audience_name
+        where a.is_assigned and a.is_incentive and b.is_assigned and b.is_incentive
+        group by 1, 2 order by 3 desc, 1, 2
+    """).fetchall()
+    incentives = con.execute("""
+        select audience_name, priority from marts.dim_audiences where is_incentive order by registry_order
+    """).fetchall()
+    unranked = [audience for audience, priority in incentives if priority is None]
+    if overlaps:
+        pairs = "; ".join(f"{a} and {b} ({n:,} people)" for a, b, n in overlaps[:5])
+        return Check(name, FAIL, f"people would get two incentives: {pairs}",
+                     "give each incentive audience a distinct priority (var audiences in dbt_project.yml), "
+                     "or suppress one with the other's cohort, then build; see marts.audience_assignments")
+    outranked, suppressed = con.execute("""
+        select count(*) filter (where status = 'outranked'), count(*) filter (where status = 'suppressed')
+        from marts.audience_assignments where is_incentive
+    """).fetchone()
+    if not incentives:
+        return Check(name, OK, "no incentive audiences are defined")
+    detail = (f"{len(incentives)} incentive audiences; nobody gets two; {outranked:,} outranked by a better priority, "
+              f"{suppressed:,} suppressed")
+    if unranked:
+        return Check(name, WARN, detail + f"; without a priority: {', '.join(unranked)}",
+                     "they do not overlap today, but nothing decides if they do: give them priorities")
+    return Check(name, OK, detail)
 
 
 def _check_freshness(con, now: datetime, max_lag_hours: float) -> Check:

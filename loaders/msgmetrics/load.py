@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import dlt
 import duckdb
 
-from .settings import RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
+from .settings import RAW_API_DATASET, RAW_DW_SYNC_DATASET, RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
 from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
 from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_GLOB
 from .sources.files import list_input_files
@@ -79,3 +79,124 @@ def load_orders(warehouse: Warehouse, locations: list[str]) -> LoadResult:
     stats = OrderReadStats()
     source = shop_orders(locations, stats=stats)
     return _run(warehouse, "msgmetrics_orders", RAW_ORDERS_DATASET, "orders", source, stats)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where and how to reach the App API: from the environment unless given."""
+
+    api_key: str
+    region: str = "us"
+    api_url: str | None = None
+    max_requests_per_s: int = 10
+
+    @classmethod
+    def from_env(cls, api_key: str | None = None, api_url: str | None = None, region: str | None = None) -> "ApiSettings":
+        """CUSTOMERIO_APP_API_KEY (else dlt's secret sources.customerio_api.api_key),
+        CUSTOMERIO_REGION (us|eu), CUSTOMERIO_API_URL (overrides the host),
+        CUSTOMERIO_MAX_REQUESTS_PER_S (at most 10, the App API's limit)."""
+        import os
+
+        key = api_key or os.environ.get("CUSTOMERIO_APP_API_KEY") or _dlt_secret("sources.customerio_api.api_key")
+        if not key:
+            raise RuntimeError("no Customer.io App API key: set CUSTOMERIO_APP_API_KEY (or "
+                               "sources.customerio_api.api_key in .dlt/secrets.toml)")
+        rps = os.environ.get("CUSTOMERIO_MAX_REQUESTS_PER_S") or "10"
+        try:
+            max_rps = int(rps)
+        except ValueError:
+            raise RuntimeError(f"CUSTOMERIO_MAX_REQUESTS_PER_S must be an integer (got {rps!r})") from None
+        return cls(api_key=key, region=(region or os.environ.get("CUSTOMERIO_REGION") or "us").strip().lower(),
+                   api_url=api_url or os.environ.get("CUSTOMERIO_API_URL") or None,
+                   max_requests_per_s=max(1, min(10, max_rps)))
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ApiSettings(region={self.region!r}, api_url={self.api_url!r}, max_requests_per_s={self.max_requests_per_s})"
+
+
+def _dlt_secret(name: str) -> str | None:
+    try:
+        return dlt.secrets.get(name)
+    except Exception:  # no secrets file, or an unreadable one: the caller says what to set
+        return None
+
+
+def _time(value):
+    from .sources.customerio_api.helpers import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def load_api(warehouse: Warehouse, api: ApiSettings, resources=None, since: str | int | None = None,
+             until: str | int | None = None, reread_days: int | None = None,
+             region_urls: dict[str, str] | None = None, client_options: dict | None = None,
+             fetch_threads: int | None = None) -> LoadResult:
+    """Pull the Customer.io App API (deliveries and/or message metadata) into raw_customerio_api."""
+    from .sources.customerio_api import ApiReadStats, customerio_api
+    from .sources.customerio_api.helpers import base_url_for
+    from .sources.customerio_api.settings import (
+        DEFAULT_FETCH_THREADS, DEFAULT_REREAD_DAYS, DEFAULT_RESOURCES, REGION_URLS,
+    )
+
+    try:
+        base_url_for(api.region, api.api_url, region_urls or REGION_URLS)
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
+    stats = ApiReadStats()
+    source = customerio_api(
+        api_key=api.api_key, region=api.region, api_url=api.api_url,
+        resources=tuple(resources or DEFAULT_RESOURCES), since=_time(since), until=_time(until),
+        reread_days=DEFAULT_REREAD_DAYS if reread_days is None else reread_days, stats=stats,
+        region_urls=region_urls, client_options={"max_requests_per_s": api.max_requests_per_s, **(client_options or {})},
+        fetch_threads=fetch_threads or DEFAULT_FETCH_THREADS,
+    )
+    tables = [name for name in source.resources.selected]
+    with writer_lock(warehouse, "load customerio_api"):
+        before = {t: _count(warehouse, f"{RAW_API_DATASET}.{t}") for t in tables}
+        info = _pipeline(warehouse, "msgmetrics_customerio_api", RAW_API_DATASET).run(source, loader_file_format="parquet")
+        stats.table_rows = {t: (before[t], _count(warehouse, f"{RAW_API_DATASET}.{t}")) for t in tables}
+    before_messages, after_messages = stats.table_rows.get("messages", (0, 0))
+    return LoadResult(list(info.loads_ids), before_messages, after_messages, stats)
+
+
+# ---------------------------------------------------------------- Data Warehouse Sync
+@dataclass
+class DwSyncLoadResult:
+    load_ids: list[str]
+    rows_before: dict[str, int]  # raw table -> rows before the load
+    rows_after: dict[str, int]
+    stats: object
+
+    def rows_added(self, table: str) -> int:
+        return self.rows_after.get(table, 0) - self.rows_before.get(table, 0)
+
+
+def _counts(warehouse: Warehouse, dataset: str, tables: list[str]) -> dict[str, int]:
+    if not warehouse.path.exists():
+        return {t: 0 for t in tables}
+    con = duckdb.connect(str(warehouse.path))
+    try:
+        return {t: con.execute(f"select count(*) from {dataset}.{t}").fetchall()[0][0]
+                if table_exists(con, dataset, t) else 0 for t in tables}
+    finally:
+        con.close()
+
+
+def load_dw_sync(warehouse: Warehouse, locations: list[str], reread: bool = False) -> DwSyncLoadResult:
+    """Customer.io Data Warehouse Sync Parquet files into raw_customerio_dw (new files only)."""
+    from .sources.customerio_dw_sync import DwSyncReadStats, customerio_dw_sync
+    from .sources.customerio_dw_sync.settings import DEFAULT_FILE_GLOB as DW_GLOB
+    from .sources.customerio_dw_sync.settings import FILE_TYPES, QUARANTINE_TABLE
+
+    list_input_files(locations, DW_GLOB)  # fail early and clearly on a wrong path
+    tables = [spec.table for spec in FILE_TYPES.values()] + [QUARANTINE_TABLE]
+    stats = DwSyncReadStats()
+    with writer_lock(warehouse, "load dw-sync"):
+        before = _counts(warehouse, RAW_DW_SYNC_DATASET, tables)
+        pipeline = _pipeline(warehouse, "msgmetrics_dw_sync", RAW_DW_SYNC_DATASET)
+        info = pipeline.run(customerio_dw_sync(locations, reread=reread, stats=stats), loader_file_format="parquet")
+        after = _counts(warehouse, RAW_DW_SYNC_DATASET, tables)
+    return DwSyncLoadResult(list(info.loads_ids), before, after, stats)

@@ -18,6 +18,8 @@ DEFAULT_WAREHOUSE = Path("warehouse") / "msgmetrics.duckdb"
 
 RAW_WEBHOOKS_DATASET = "raw_customerio"
 RAW_ORDERS_DATASET = "raw_shop"
+RAW_API_DATASET = "raw_customerio_api"
+RAW_DW_SYNC_DATASET = "raw_customerio_dw"
 LEDGER_SCHEMA = "msgmetrics_ledger"
 
 

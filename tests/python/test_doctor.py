@@ -91,3 +91,38 @@ def test_cli_prints_the_checklist_and_exits_1_on_a_fail(warehouse, fake):
     assert proc.returncode == 1  # the demo data ends 2026-11-01: stale against the real clock
     assert "✔ Amplitude API key works" in proc.stdout and "✘ Data freshness" in proc.stdout
     assert KEY not in proc.stdout + proc.stderr
+
+
+OVERLAP = "Suppression and priority rules for overlapping incentive audiences"
+
+
+def test_incentive_audiences_ranked_by_priority_pass(warehouse, demo_data):
+    check = _by_name(check_warehouse(Warehouse(warehouse), 0.5, 24, _fresh(demo_data)))[OVERLAP]
+    assert check.status == OK and "4 incentive audiences; nobody gets two" in check.detail
+
+
+def test_two_incentives_for_one_person_fail_and_an_unranked_incentive_warns(warehouse, demo_data):
+    con = duckdb.connect(str(warehouse))
+    cart = [r[0] for r in con.execute(
+        "select person_key from marts.audience_assignments where audience_name = 'cart_recovery_offer' and is_assigned "
+        "order by 1 limit 2").fetchall()]
+    assert len(cart) == 2
+    # what the marts hold when sms_first_offer has no priority and overlaps cart_recovery_offer
+    con.execute("update marts.dim_audiences set priority = null where audience_name = 'sms_first_offer'")
+    con.execute("""
+        insert into marts.audience_assignments (audience_assignment_key, audience_name, person_key, is_incentive,
+                                                status, is_assigned)
+        select 'k-' || person_key, 'sms_first_offer', person_key, true, 'assigned', true
+        from marts.audience_assignments
+        where audience_name = 'cart_recovery_offer' and person_key in (?, ?)""", cart)
+    con.close()
+    check = _by_name(check_warehouse(Warehouse(warehouse), 0.5, 24, _fresh(demo_data)))[OVERLAP]
+    assert check.status == FAIL
+    assert check.detail == "people would get two incentives: cart_recovery_offer and sms_first_offer (2 people)"
+    assert "distinct priority" in check.next_step
+
+    con = duckdb.connect(str(warehouse))
+    con.execute("delete from marts.audience_assignments where audience_assignment_key like 'k-%'")
+    con.close()
+    check = _by_name(check_warehouse(Warehouse(warehouse), 0.5, 24, _fresh(demo_data)))[OVERLAP]
+    assert check.status == WARN and check.detail.endswith("without a priority: sms_first_offer")

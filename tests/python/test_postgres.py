@@ -7,10 +7,12 @@ test fails under CI and is skipped elsewhere.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,26 @@ msgmetrics:
     on_duckdb = query(built_warehouse, "select cohort_name, person_key, amplitude_user_id from marts.cohort_membership order by 1, 2")
     assert on_postgres == on_duckdb and len(on_postgres) > 0
     assert pg_events == tuple(query(built_warehouse, "select count(*), count(distinct event_id) from marts.fct_message_events")[0])
+
+    # the incremental cohort history on PostgreSQL: 8 days later (no new data) the 7-day clickers have left
+    later = (datetime.fromisoformat(manifest["end"]) + timedelta(days=8)).isoformat()
+    proc = subprocess.run(
+        [str(dbt), "build", "--project-dir", str(REPO), "--profiles-dir", str(tmp_path), "--target-path",
+         str(tmp_path / "target"), "--select", "intermediate.cohorts+", "--vars",
+         json.dumps({"as_of": later, "cohort_max_data_lag_hours": 1000})],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    con = psycopg2.connect(**{k: v for k, v in db.items()})
+    cur = con.cursor()
+    cur.execute("""select count(*) filter (where exited_at is not null), count(*) filter (where exited_at is null)
+                   from marts.cohort_membership_history where cohort_name = 'high_intent_engagers'""")
+    exited, still_in = cur.fetchone()
+    cur.execute("select count(*) from marts.cohort_membership where cohort_name = 'high_intent_engagers'")
+    (members_now,) = cur.fetchone()
+    cur.execute("select count(distinct day) from marts.cohort_sizes_daily")
+    (days,) = cur.fetchone()
+    con.close()
+    engagers_then = sum(1 for c, _, _ in on_duckdb if c == "high_intent_engagers")
+    assert (exited, still_in, members_now, days) == (engagers_then, 0, 0, 2)

@@ -118,7 +118,7 @@ def test_when_as_of_moves_on_people_who_leave_are_unset(warehouse, demo_data):
     with FakeAmplitude(api_key=KEY) as fake:
         push(Warehouse(warehouse), _config(fake))
         later = (datetime.fromisoformat(manifest["end"]) + timedelta(days=8)).isoformat()
-        run_cli(warehouse, "build", "--as-of", later)
+        run_cli(warehouse, "build", "--as-of", later, "--max-data-lag-hours", "1000")  # no new data: allow it
         after = _expected_flags(warehouse)
         second = push(Warehouse(warehouse), _config(fake))
         held = _flags_held(fake)
@@ -188,7 +188,7 @@ def test_cohorts_are_created_once_then_only_entries_and_exits_are_sent(warehouse
         first = push(Warehouse(warehouse), _cohort_config(fake))
         assert _cohorts_held(fake) == _expected_cohorts(warehouse)
         creates = [r for r in fake.cohort_requests if r.path.endswith("/upload")]
-        assert len(creates) == 3
+        assert len(creates) == len(_expected_cohorts(warehouse)) > 3  # one per non-empty pushed cohort and audience
         before = len(fake.cohort_requests)
         push(Warehouse(warehouse), _cohort_config(fake))
         assert len(fake.cohort_requests) == before  # nothing changed: no cohort request at all
@@ -199,7 +199,7 @@ def test_cohorts_are_created_once_then_only_entries_and_exits_are_sent(warehouse
         AmplitudeCohortsClient(_cohort_config(fake)).update_membership(engagers_id, add=["hand-picked-user"])
 
         later = (datetime.fromisoformat(manifest["end"]) + timedelta(days=8)).isoformat()
-        run_cli(warehouse, "build", "--as-of", later)
+        run_cli(warehouse, "build", "--as-of", later, "--max-data-lag-hours", "1000")  # no new data: allow it
         mark = len(fake.cohort_requests)
         second = push(Warehouse(warehouse), _cohort_config(fake))
         changes = fake.cohort_requests[mark:]
@@ -221,8 +221,10 @@ def test_cohorts_are_created_once_then_only_entries_and_exits_are_sent(warehouse
     for name, members in expected.items():
         assert held[name] == members
     ledger_members = {}
-    for cohort, user_id in query(warehouse, "select cohort_name, user_id from msgmetrics_ledger.amplitude_cohort_members_current"):
-        ledger_members.setdefault(f"cio_cohort_{cohort}", set()).add(user_id)
+    for name, user_id in query(warehouse, """
+            select c.amplitude_name, m.user_id from msgmetrics_ledger.amplitude_cohort_members_current m
+            join msgmetrics_ledger.amplitude_cohorts c using (environment, cohort_name)"""):
+        ledger_members.setdefault(name, set()).add(user_id)
     assert ledger_members == expected
 
 

@@ -27,7 +27,7 @@ from conftest import run_cli
 from msgmetrics.report import WarehouseBusy, build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHARTS = ("cohort-sizes", "cohort-changes", "funnel-channel", "funnel-parent-type", "machine-opens",
+CHARTS = ("cohort-sizes", "cohort-history", "cohort-changes", "funnel-channel", "funnel-parent-type", "machine-opens",
           "machine-clicks", "identity-coverage", "freshness", "runs", "daily-volume", "daily-clicks")
 SECTIONS = ("cohorts", "entries-exits", "funnels", "machine-human", "identity", "freshness", "runs", "daily-volume")
 SOURCES = ("marts.cohort_membership", "msgmetrics_ledger.amplitude_user_property_log", "marts.fct_message_deliveries",
@@ -100,8 +100,8 @@ def test_every_section_has_its_chart_and_caption(report, demo_warehouse):
         assert marks, f"{chart_id} draws nothing"
     for source in SOURCES:
         assert f"<code>{source}</code>" in html, source
-    # the one optional chart: there is no cohort history table in the demo, so a note says what to build
-    assert 'data-nodata="cohort-history"' in html and "marts.cohort_sizes_daily(day, cohort_name, members)" in html
+    # the demo builds marts.cohort_sizes_daily (one day: the demo builds once), so the history chart is drawn
+    assert 'data-nodata="cohort-history"' not in html and "marts.cohort_sizes_daily" in figure(html, "cohort-history")
 
 
 def test_the_file_is_self_contained(report):
@@ -164,7 +164,7 @@ def test_history_and_exits_are_drawn_when_present(demo_warehouse, tmp_path):
     warehouse = copy_of(demo_warehouse, tmp_path)
     con = duckdb.connect(str(warehouse))
     con.execute("""
-        create table marts.cohort_sizes_daily as
+        create or replace table marts.cohort_sizes_daily as
         select cast(d as date) as day, c as cohort_name, 10 + cast(extract(day from d) as integer) as members
         from range(timestamp '2026-10-01', timestamp '2026-10-15', interval 1 day) t(d),
              (values ('fatigue_risk'), ('sms_clickers_14d')) v(c)""")
@@ -180,7 +180,7 @@ def test_history_and_exits_are_drawn_when_present(demo_warehouse, tmp_path):
     changes = section(html, "entries-exits")
     assert "fatigue_risk exits: 3" in changes and "<td class=\"num\">7</td>" in changes  # 3 + 2 + 2 exits
     assert 'fill-opacity="0.5"' in figure(html, "cohort-changes")
-    assert len(re.findall(r'data-chart="', html)) == len(CHARTS) + 1
+    assert len(re.findall(r'data-chart="', html)) == len(CHARTS)
 
 
 def test_a_warehouse_without_marts_gets_notes_not_a_crash(tmp_path):
@@ -198,7 +198,7 @@ def test_a_warehouse_without_marts_gets_notes_not_a_crash(tmp_path):
 def test_empty_tables_get_notes_not_a_crash(demo_warehouse, tmp_path):
     warehouse = copy_of(demo_warehouse, tmp_path)
     con = duckdb.connect(str(warehouse))
-    for table in ("marts.cohort_membership", "msgmetrics_ledger.amplitude_user_property_log",
+    for table in ("marts.cohort_membership", "marts.cohort_sizes_daily", "msgmetrics_ledger.amplitude_user_property_log",
                   "marts.fct_message_deliveries", "marts.fct_message_events", "marts.rpt_identity_coverage",
                   "msgmetrics_ledger.runs", "marts.fct_message_metrics_daily"):
         con.execute(f"delete from {table}")

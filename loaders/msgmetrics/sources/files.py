@@ -64,6 +64,16 @@ def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]
     if not found:
         raise FileNotFoundError(
             f"no input files found in {', '.join(locations)} (pattern {default_glob!r}); "
-            "check the path or pass the file names explicitly"
+            + (_still_open_hint(locations) or "check the path or pass the file names explicitly")
         )
     return [found[url] for url in sorted(found)]
+
+
+def _still_open_hint(locations: list[str]) -> str | None:
+    """Says so when a local folder only holds files `msgmetrics serve-webhooks` is still writing."""
+    for location in locations:
+        path = Path(location).expanduser()
+        if "://" not in location and path.is_dir() and any(path.glob("*.open")):
+            return (f"{location} only holds files a webhook receiver is still writing (*.open); they are "
+                    "loaded once the receiver finishes them (every --rotate-seconds, and on shutdown)")
+    return None

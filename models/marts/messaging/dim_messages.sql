@@ -10,6 +10,12 @@ deliveries as (
 
 ),
 
+names as (
+
+    select * from {{ ref('int_customerio_api__message_names') }}
+
+),
+
 observed as (
 
     select
@@ -26,23 +32,60 @@ observed as (
 
 ),
 
+-- what names the message inside its parent: the action of a campaign or broadcast, the
+-- variant of a newsletter; a transactional message is its own message
+referenced as (
+
+    select
+        *,
+        case
+            when parent_type = 'newsletter' then content_id
+            when parent_type in ('campaign', 'broadcast') then action_id
+        end as message_ref
+    from observed
+
+),
+
+parent_names as (
+
+    select parent_type, parent_id, parent_name
+    from names
+    where is_parent
+
+),
+
+message_names as (
+
+    select parent_type, parent_id, message_ref, message_name
+    from names
+    where message_name is not null
+
+),
+
 final as (
 
     select
         {{ dbt.hash(dbt.concat([
-            'parent_type', "'|'", 'parent_id', "'|'",
-            "coalesce(action_id, '')", "'|'", "coalesce(content_id, '')"])) }} as message_key,
-        parent_type,
-        parent_id,
-        action_id,
-        content_id,
-        channel,
-        cast(null as {{ dbt.type_string() }}) as parent_name,
-        cast(null as {{ dbt.type_string() }}) as message_name,
-        deliveries,
-        first_seen_at,
-        last_seen_at
-    from observed
+            'referenced.parent_type', "'|'", 'referenced.parent_id', "'|'",
+            "coalesce(referenced.action_id, '')", "'|'", "coalesce(referenced.content_id, '')"])) }} as message_key,
+        referenced.parent_type,
+        referenced.parent_id,
+        referenced.action_id,
+        referenced.content_id,
+        referenced.channel,
+        parent_names.parent_name,
+        message_names.message_name,
+        referenced.deliveries,
+        referenced.first_seen_at,
+        referenced.last_seen_at
+    from referenced
+    left join parent_names
+        on parent_names.parent_type = referenced.parent_type
+        and parent_names.parent_id = referenced.parent_id
+    left join message_names
+        on message_names.parent_type = referenced.parent_type
+        and message_names.parent_id = referenced.parent_id
+        and coalesce(message_names.message_ref, '') = coalesce(referenced.message_ref, '')
 
 )
 

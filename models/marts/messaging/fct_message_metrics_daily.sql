@@ -1,8 +1,16 @@
 -- Message metrics per day (of the event, UTC) x channel x parent message x action.
 -- "Unique" counts count deliveries, so a person clicking three times counts once.
 -- Incremental on the event clock: a build recomputes the days that received events since
--- the last one (late events land on their own, older, day).
-{{ config(materialized='incremental', unique_key='metrics_daily_key', on_schema_change='append_new_columns') }}
+-- the last one (late events land on their own, older, day) and replaces those days whole
+-- (delete+insert on metric_date): an event whose channel or parent became known later
+-- (a Data Warehouse Sync metric whose delivery arrived in a later export) leaves its old
+-- group, which must not linger.
+{{ config(
+    materialized='incremental',
+    unique_key='metric_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
 
 with
 
