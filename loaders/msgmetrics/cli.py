@@ -40,27 +40,30 @@ class _Errors(click.Group):
     """Known errors become one clear line and exit 1, not a traceback."""
 
     def invoke(self, ctx):
-        from .amplitude import AmplitudeError
-        from .build import BuildFailed
-        from .writer_lock import WarehouseBusy
-        from dlt.pipeline.exceptions import PipelineStepFailed
-
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise  # click's own flow (--help, usage errors); Exit is a RuntimeError
-        except PipelineStepFailed as exc:
-            root = exc
-            while root.__cause__ is not None:
-                root = root.__cause__
-            from .sources.customerio_api.client import AppApiError
+        except Exception as exc:
+            # imported only now: the Amplitude client alone costs ~0.7 s at start-up
+            from .amplitude import AmplitudeError
+            from .build import BuildFailed
+            from .writer_lock import WarehouseBusy
+            from dlt.pipeline.exceptions import PipelineStepFailed
 
-            if isinstance(root, AppApiError):
-                _fail(str(root))  # says what to do; nothing of the failed load was written
-            _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
-                  "pending work is resumed, nothing is loaded twice.")
-        except (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError) as exc:
-            _fail(str(exc))
+            if isinstance(exc, PipelineStepFailed):
+                root = exc
+                while root.__cause__ is not None:
+                    root = root.__cause__
+                from .sources.customerio_api.client import AppApiError
+
+                if isinstance(root, AppApiError):
+                    _fail(str(root))  # says what to do; nothing of the failed load was written
+                _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
+                      "pending work is resumed, nothing is loaded twice.")
+            if isinstance(exc, (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError)):
+                _fail(str(exc))
+            raise
 
 
 @click.group(cls=_Errors)

@@ -18,6 +18,7 @@ class InputFile:
     url: str  # stable identity of the file (file:// for local paths)
     fingerprint: str  # changes when the file changes (modification time and size)
     _item: object  # dlt FileItemDict, used to open remote files
+    size: int = 0  # bytes
 
     def local_path(self) -> contextlib.AbstractContextManager[Path]:
         """A local path to read: the file itself when local, else a temporary copy."""
@@ -59,7 +60,7 @@ def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]
         # iterating a dlt resource yields its items one by one (pages are flattened)
         for item in filesystem(bucket_url=bucket_url, file_glob=file_glob):
             fingerprint = f"{item['modification_date'].isoformat()}:{item['size_in_bytes']}"
-            found[item["file_url"]] = InputFile(item["file_url"], fingerprint, item)
+            found[item["file_url"]] = InputFile(item["file_url"], fingerprint, item, size=item["size_in_bytes"])
     if not found:
         raise FileNotFoundError(
             f"no input files found in {', '.join(locations)} (pattern {default_glob!r}); "
