@@ -10,7 +10,7 @@ import duckdb
 from .settings import RAW_API_DATASET, RAW_DW_SYNC_DATASET, RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
 from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
 from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_GLOB
-from .sources.files import list_input_files
+from .sources.files import StillBeingWritten, list_input_files
 from .sources.orders import DEFAULT_FILE_GLOB as ORDERS_GLOB
 from .sources.orders import OrderReadStats, shop_orders
 from .warehouse_sql import table_exists
@@ -23,6 +23,7 @@ class LoadResult:
     rows_before: int
     rows_after: int
     stats: object
+    note: str | None = None  # why nothing was read, when that is not an error
 
     @property
     def rows_added(self) -> int:
@@ -68,8 +69,15 @@ def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, sou
 
 
 def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = False) -> LoadResult:
-    list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
     stats = WebhookReadStats()
+    try:
+        list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
+    except StillBeingWritten as exc:
+        # a receiver's folder before its first rotation: nothing to load yet, and a scheduled
+        # `run` goes on to build and push what is already loaded
+        with writer_lock(warehouse, "load msgmetrics_webhooks"):
+            rows = _count(warehouse, f"{RAW_WEBHOOKS_DATASET}.webhook_events")
+        return LoadResult([], rows, rows, stats, note=str(exc))
     source = customerio_webhooks(locations, reread=reread, stats=stats, dedup_against_destination=True)
     return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
 

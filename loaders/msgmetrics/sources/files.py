@@ -52,6 +52,10 @@ def _split(location: str, default_glob: str) -> tuple[str, str]:
     return location.rstrip("/"), default_glob
 
 
+class StillBeingWritten(FileNotFoundError):
+    """The locations hold no finished file, only files a webhook receiver is still writing."""
+
+
 def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]:
     """Every file under the given locations, sorted by URL, each once."""
     found: dict[str, InputFile] = {}
@@ -62,9 +66,12 @@ def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]
             fingerprint = f"{item['modification_date'].isoformat()}:{item['size_in_bytes']}"
             found[item["file_url"]] = InputFile(item["file_url"], fingerprint, item, size=item["size_in_bytes"])
     if not found:
+        still_open = _still_open_hint(locations)
+        if still_open:
+            raise StillBeingWritten(f"no finished input files in {', '.join(locations)} yet: {still_open}")
         raise FileNotFoundError(
             f"no input files found in {', '.join(locations)} (pattern {default_glob!r}); "
-            + (_still_open_hint(locations) or "check the path or pass the file names explicitly")
+            "check the path or pass the file names explicitly"
         )
     return [found[url] for url in sorted(found)]
 
