@@ -60,9 +60,14 @@ def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange
                  full_replace: bool, in_transaction) -> dict[str, dict[str, int]]:
     """Apply the changes; returns per cohort the members added and removed (accepted)."""
     done: dict[str, dict[str, int]] = {}
+    listed: list[dict] | None = None  # the project's cohorts, listed once when a cohort id is unknown
     for change in changes:
         counts = done.setdefault(change.cohort_name, {"added": 0, "removed": 0})
-        cohort_id = change.amplitude_cohort_id or client.find_cohort_id(change.amplitude_name)
+        cohort_id = change.amplitude_cohort_id
+        if cohort_id is None:
+            if listed is None:
+                listed = client.list_cohorts()
+            cohort_id = client.find_cohort_id(change.amplitude_name, listed)
         if cohort_id is None or (full_replace and change.desired):
             if not change.desired:
                 log.info("cohort %s has no members yet: created in Amplitude once it has one", change.cohort_name)
