@@ -5,14 +5,19 @@ and drt-core's Amplitude destination, side by side in one run (not a test).
     .venv/bin/python bench/bench_push.py                    # 200,000 events
     .venv/bin/python bench/bench_push.py --faults           # same, 5% seeded faults
     .venv/bin/python bench/bench_push.py --repeat 3         # best of 3 interleaved rounds (shared machines)
+    .venv/bin/python bench/bench_push.py --response-delay 0.1   # every answer takes 100 ms, like a real round trip
+    .venv/bin/python bench/bench_push.py --events 1000000 --only msgmetrics,msgmetrics-1 \
+        --markdown bench/results/push-latest.md             # also write the table to bench/results
 
 Every contender pushes the SAME N events (``--events``, default 200,000) to its own fresh
 ``FakeAmplitude`` started in-process on 127.0.0.1 with the same API key:
 
 * msgmetrics: ``AmplitudeClient(AmplitudeConfig(api_key, ingest_url=fake.url))
-  .send_events(events, on_accepted, on_rejected)``, default config (as ``msgmetrics demo`` uses).
-  The client picks its endpoint itself (``/batch`` above ``batch_threshold`` events, else
-  ``/2/httpapi``); the "server saw" line shows which paths each contender used.
+  .send_events(events, on_accepted, on_rejected)``, default config (as ``msgmetrics demo`` uses:
+  up to 4 requests in flight, never two for one user). The client picks its endpoint itself
+  (``/batch`` above ``batch_threshold`` events, else ``/2/httpapi``); the "server saw" line shows
+  which paths each contender used.
+* msgmetrics-1: the same with ``concurrency=1`` (one request at a time, as before concurrency).
 * amplitude-analytics (the official SDK), as its docs say:
   ``Amplitude(api_key, Config(server_url=fake.url + "/2/httpapi", callback=...))``, one
   ``track(BaseEvent(..., time=<int ms>, insert_id=<explicit>, event_properties=...))`` per
@@ -34,6 +39,13 @@ objects (dicts, ``BaseEvent`` s, flat rows) from the same generated rows is not 
 fake server shares the process (and the GIL) with the client for every contender, so its
 parsing and validation cost is inside every wall time. "cpu s" is the CPU time of the whole
 process (client + fake) over the same span; wall much above it means the machine was busy.
+
+The fakes enforce Amplitude's per-user/device throughput (``--eps-window``, default 30 s: 30 events/s
+on /2/httpapi, 1000 on /batch, averaged over the window), so a contender that sends one user's events
+faster than Amplitude allows gets 429s here too; ``--response-delay`` makes every answer wait (the
+fake answers in microseconds, Amplitude in about 100-300 ms), which is where requests in flight
+at once pay off. The fake reports its peak of requests being answered at once and the requests that
+shared a user with another one in flight ("overlap").
 
 Counts come from the server: requests it received, events it stored, distinct insert_ids,
 duplicates it dropped (a resend of an already stored insert_id), lost = N - distinct stored,
@@ -130,6 +142,8 @@ class Result:
     changed: int = 0
     foreign: int = 0  # stored insert_ids the bench never generated
     skipped: str | None = None
+    peak_concurrent: int = 0
+    overlapping: int = 0
     notes: list[str] = field(default_factory=list)
 
     def lost(self, n: int) -> int:
@@ -151,6 +165,8 @@ def from_server(result: Result, fake: FakeAmplitude, expected: dict[str, tuple])
     result.distinct = len({e.get("insert_id") for e in stored if e.get("insert_id") in expected})
     result.foreign = sum(1 for e in stored if e.get("insert_id") not in expected)
     result.duplicates_dropped = fake.duplicates_dropped
+    result.peak_concurrent = fake.peak_concurrent_requests
+    result.overlapping = fake.overlapping_requests
     result.changed = sum(
         1 for e in stored
         if e.get("insert_id") in expected
@@ -173,18 +189,21 @@ class Stopwatch:
         result.cpu_s = time.process_time() - self.cpu0
 
 
+FAKE_SETTINGS = {"response_delay_s": 0.0, "eps_window_s": 30.0}  # set from --response-delay / --eps-window
+
+
 def fake_server(fault_rate: float, seed: int) -> FakeAmplitude:
-    # Per-user throttling and response delays stay off: this measures the clients, not a quota.
     return FakeAmplitude(api_key=API_KEY, fault_rate=fault_rate, seed=seed,
-                         max_events_per_user_per_request=None, response_delay_s=0.0).start()
+                         max_events_per_user_per_request=None, **FAKE_SETTINGS).start()
 
 
 # -- contenders ----------------------------------------------------------------
 
 
-def run_msgmetrics(rows: list[dict], fault_rate: float, seed: int) -> Result:
+def run_msgmetrics(rows: list[dict], fault_rate: float, seed: int, concurrency: int | None = None) -> Result:
     events = [event_payload(r) for r in rows]
-    result = Result("msgmetrics")
+    result = Result("msgmetrics" if concurrency is None else f"msgmetrics-{concurrency}")
+    extra = {} if concurrency is None else {"concurrency": concurrency}
     outcome: Counter = Counter()
 
     def on_accepted(records: list[dict]) -> None:
@@ -201,7 +220,7 @@ def run_msgmetrics(rows: list[dict], fault_rate: float, seed: int) -> Result:
 
     fake = fake_server(fault_rate, seed)
     try:
-        with AmplitudeClient(AmplitudeConfig(api_key=API_KEY, ingest_url=fake.url), sleep=sleep) as client:
+        with AmplitudeClient(AmplitudeConfig(api_key=API_KEY, ingest_url=fake.url, **extra), sleep=sleep) as client:
             watch = Stopwatch()
             try:
                 report = client.send_events(events, on_accepted, on_rejected)
@@ -303,7 +322,8 @@ def run_drt(rows: list[dict], fault_rate: float, seed: int) -> Result:
         fake.stop()
 
 
-CONTENDERS = {"msgmetrics": run_msgmetrics, "sdk": run_amplitude_sdk, "drt": run_drt}
+CONTENDERS = {"msgmetrics": run_msgmetrics, "msgmetrics-1": lambda *a: run_msgmetrics(*a, concurrency=1),
+              "sdk": run_amplitude_sdk, "drt": run_drt}
 
 
 def _outcomes(outcome: Counter, n: int) -> str:
@@ -324,8 +344,20 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+COLUMNS = ("contender", "wall s", "cpu s", "events/s", "requests", "stored", "distinct", "dup dropped", "lost",
+           "changed", "peak conc", "overlap", "msgmetrics x")
 HEADER = (f"{'contender':<20} {'wall s':>7} {'cpu s':>6} {'events/s':>9} {'requests':>8} {'stored':>8} "
-          f"{'distinct':>8} {'dup dropped':>11} {'lost':>7} {'changed':>7} {'msgmetrics x':>12}")
+          f"{'distinct':>8} {'dup dropped':>11} {'lost':>7} {'changed':>7} {'peak conc':>9} {'overlap':>7} "
+          f"{'msgmetrics x':>12}")
+
+
+def cells(r: Result, n: int, mm_rate: float | None) -> list[str]:
+    if r.skipped:
+        return [r.name, "skipped: " + r.skipped] + [""] * (len(COLUMNS) - 2)
+    ratio = "-" if r.name == "msgmetrics" or not mm_rate else f"{mm_rate / r.rate(n):.2f}x"
+    return [r.name, f"{r.wall_s:.2f}", f"{r.cpu_s:.1f}", f"{r.rate(n):,.0f}", f"{r.requests:,}", f"{r.stored:,}",
+            f"{r.distinct:,}", f"{r.duplicates_dropped:,}", f"{r.lost(n):,}", f"{r.changed:,}",
+            str(r.peak_concurrent), f"{r.overlapping:,}", ratio]
 
 
 def print_row(r: Result, n: int, mm_rate: float | None) -> None:
@@ -334,7 +366,8 @@ def print_row(r: Result, n: int, mm_rate: float | None) -> None:
         return
     ratio = "-" if r.name == "msgmetrics" or not mm_rate else f"{mm_rate / r.rate(n):.2f}x"
     print(f"{r.name:<20} {r.wall_s:>7.2f} {r.cpu_s:>6.1f} {r.rate(n):>9,.0f} {r.requests:>8,} {r.stored:>8,} "
-          f"{r.distinct:>8,} {r.duplicates_dropped:>11,} {r.lost(n):>7,} {r.changed:>7,} {ratio:>12}")
+          f"{r.distinct:>8,} {r.duplicates_dropped:>11,} {r.lost(n):>7,} {r.changed:>7,} {r.peak_concurrent:>9} "
+          f"{r.overlapping:>7,} {ratio:>12}")
 
 
 def best_of(rounds: list[Result], n: int) -> Result:
@@ -356,8 +389,15 @@ def main() -> None:
     ap.add_argument("--fault-seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of all contenders, interleaved; the table shows each one's fastest round")
-    ap.add_argument("--only", default="msgmetrics,sdk,drt", help="comma-separated subset of: msgmetrics,sdk,drt")
+    ap.add_argument("--only", default="msgmetrics,msgmetrics-1,sdk,drt",
+                    help="comma-separated subset of: msgmetrics,msgmetrics-1,sdk,drt")
+    ap.add_argument("--response-delay", type=float, default=0.0,
+                    help="seconds every fake answer waits (a round trip to Amplitude is about 0.1-0.3)")
+    ap.add_argument("--eps-window", type=float, default=30.0,
+                    help="window of the fakes' per-user/device eps limits (30/s httpapi, 1000/s batch); 0 = off")
+    ap.add_argument("--markdown", default=None, help="also write the table and notes as Markdown to this file")
     args = ap.parse_args()
+    FAKE_SETTINGS.update(response_delay_s=args.response_delay, eps_window_s=args.eps_window or None)
     fault_rate = args.fault_rate if args.faults else 0.0
     keys = list(dict.fromkeys(k.strip() for k in args.only.split(",") if k.strip()))
     unknown = [k for k in keys if k not in CONTENDERS]
@@ -367,6 +407,9 @@ def main() -> None:
     rows = mart_rows(args.events, args.users, args.seed)
     n = len(rows)
     sample = event_payload(rows[0])
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    context: list[str] = []
+    print = _tee(context)  # noqa: A001 - the context lines also go to --markdown
     print(f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start")
     print(f"versions: msgmetrics {_version('msgmetrics')} (requests {_version('requests')}), "
@@ -377,7 +420,12 @@ def main() -> None:
           f"~{len(json.dumps(sample, separators=(',', ':')))} bytes each as compact JSON, seed {args.seed}")
     print("faults: " + (f"{fault_rate:.0%} of requests, random among {'/'.join(RANDOM_FAULTS)}, "
                         f"seed {args.fault_seed} (same for every fake server)" if fault_rate else "none"))
+    print(f"fake: every answer waits {args.response_delay:g} s; per-user eps limits "
+          + (f"averaged over {args.eps_window:g} s" if args.eps_window else "off"))
     print(f"rounds: {args.repeat} (table: each contender's fastest round)" if args.repeat > 1 else "rounds: 1")
+    import builtins
+
+    print = builtins.print  # noqa: A001
     print(flush=True)
 
     rounds: dict[str, list[Result]] = {k: [] for k in keys}
@@ -401,7 +449,7 @@ def main() -> None:
         for note in r.notes:
             print(f"{r.name}: {note}")
 
-    peers = [r for r in results if r.name != "msgmetrics" and not r.skipped]
+    peers = [r for r in results if not r.name.startswith("msgmetrics") and not r.skipped]
     if mm and peers:
         fastest = max(peers, key=lambda r: r.rate(n))
         speedup = mm_rate / fastest.rate(n)
@@ -416,6 +464,40 @@ def main() -> None:
               f"{'MET' if met else 'NOT MET'} - msgmetrics {mm_rate:,.0f} events/s = {speedup:.2f}x "
               f"{fastest.name} ({fastest.rate(n):,.0f} events/s); msgmetrics lost {lost:,}, "
               f"duplicates stored {dups:,}, changed {sum(r.changed for r in mm_rounds):,} (worst of its rounds)")
+    if args.markdown:
+        write_markdown(args.markdown, started, context, results, n, mm_rate)
+
+
+def _tee(lines: list[str]):
+    import builtins
+
+    def echo(*parts, **kwargs) -> None:
+        builtins.print(*parts, **kwargs)
+        text = " ".join(str(p) for p in parts)
+        if text:
+            lines.append(text)
+
+    return echo
+
+
+def write_markdown(path: str, started: str, context: list[str], results: list[Result], n: int,
+                   mm_rate: float | None) -> None:
+    import sys
+    from pathlib import Path
+
+    out = [f"# msgmetrics push bench (client vs peers)", "",
+           f"`.venv/bin/python bench/bench_push.py {' '.join(sys.argv[1:])}` — {started}", ""]
+    out += [f"- {line}" for line in context] + [""]
+    out.append("| " + " | ".join(COLUMNS) + " |")
+    out.append("|---|" + "---:|" * (len(COLUMNS) - 1))
+    out += ["| " + " | ".join(cells(r, n, mm_rate)) + " |" for r in results]
+    out.append("")
+    out += [f"- {r.name}: {note}" for r in results for note in r.notes]
+    out.append("")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(out))
+    print(f"markdown written to {target}")
 
 
 if __name__ == "__main__":

@@ -69,8 +69,11 @@ def fake():
 
 
 def make_client(fake, **overrides):
+    # One request at a time unless a test says otherwise: these tests pin the exact order of the
+    # requests the fake sees, which only exists with one request in flight. Concurrent sending has
+    # its own tests below (and the push tests run at the default concurrency).
     settings = dict(api_key=KEY, ingest_url=fake.url, timeout_s=2.0, max_retry_seconds=5.0,
-                    backoff_base_s=0.01, backoff_max_s=0.02, throttle_hold_s=0.2)
+                    backoff_base_s=0.01, backoff_max_s=0.02, throttle_hold_s=0.2, concurrency=1)
     settings.update(overrides)
     return AmplitudeClient(AmplitudeConfig(**settings), rng=random.Random(7))
 
@@ -546,3 +549,73 @@ def test_a_429_holds_30_s_on_httpapi_and_15_s_on_batch():
             assert fake.event_count == 1
         held_for[endpoint] = clock.now
     assert held_for == {"httpapi": pytest.approx(30.0, abs=0.5), "batch": pytest.approx(15.0, abs=0.5)}
+
+
+# -- concurrent requests ------------------------------------------------------------------
+
+
+def test_concurrent_requests_never_share_a_user_and_store_every_event_once():
+    # 120 users, 50 events each, sorted by user as the push sends them: 2000-event chunks end in the
+    # middle of a user's run, which the packer moves whole into the next chunk
+    events = [ev(u * 50 + k, user=f"user-{u:04d}") for u in range(120) for k in range(50)]
+    with FakeAmplitude(api_key=KEY, response_delay_s=0.05) as fake:
+        client = make_client(fake, concurrency=4, events_per_request=725)  # 14.5 users per chunk
+        sink, report = send(client, events)
+        client.close()
+        sizes = sorted(n for _, _, n in fake.requests)
+        assert fake.event_count == len(events) and fake.duplicates_dropped == 0
+        assert 1 < fake.peak_concurrent_requests <= 4
+        assert fake.overlapping_requests == 0
+    assert sorted(sink.accepted_ids) == sorted(e["insert_id"] for e in events)
+    assert all(n % 50 == 0 for n in sizes), sizes  # every chunk holds whole users
+    assert report.sent_requests == len(sizes) and report.accepted_events == len(events)
+
+
+def test_a_user_longer_than_a_chunk_is_sent_in_order_one_request_at_a_time():
+    events = [ev(i, user="heavy-user") for i in range(2500)] + [ev(3000 + i) for i in range(3000)]
+    with FakeAmplitude(api_key=KEY, response_delay_s=0.02) as fake:
+        sink, _ = send(make_client(fake, concurrency=4), events)
+        heavy = [e["time"] for e in fake.events if e["user_id"] == "heavy-user"]
+        assert fake.overlapping_requests == 0 and fake.event_count == len(events)
+    assert heavy == sorted(heavy) and len(heavy) == 2500
+    assert sorted(sink.accepted_ids) == sorted(e["insert_id"] for e in events)
+
+
+def test_a_fatal_error_waits_for_the_requests_in_flight_and_reports_what_they_stored():
+    events = [ev(i) for i in range(4000)]
+    # the first request answered is fine, the second says the key is invalid; the ones in flight
+    # beside it still finish, and whatever the fake stored is exactly what was reported accepted
+    with FakeAmplitude(api_key=KEY, faults=[None, "invalid_key"], response_delay_s=0.05) as fake:
+        sink = Sink()
+        client = make_client(fake, concurrency=4, events_per_request=500)
+        with pytest.raises(AmplitudeAuthError) as err:
+            client.send_events(events, sink.on_accepted, sink.on_rejected)
+        stored = sorted(e["insert_id"] for e in fake.events)
+        sent = len(fake.requests)
+    assert sorted(sink.accepted_ids) == stored and len(stored) >= 500
+    assert sent <= 1 + 4 + 1  # nothing new after the error: at most the requests already in flight
+    assert err.value.report.accepted_events == len(stored)
+
+
+def test_client_slows_down_to_the_fakes_per_user_eps_limit():
+    # one user, 80 events on /2/httpapi, a fake that allows 30 events/s averaged over 1 s: the
+    # client holds the user on each 429 and every event arrives once, in order
+    events = [ev(i, user="busy-user") for i in range(80)]
+    with FakeAmplitude(api_key=KEY, eps_window_s=1.0) as fake:
+        started = time.monotonic()
+        sink, report = send(make_client(fake, concurrency=4, throttle_hold_s=0.5), events)
+        elapsed = time.monotonic() - started
+        stored = [e["time"] for e in fake.events]
+        statuses = [s for _, s, _ in fake.requests]
+    assert stored == sorted(stored) and len(stored) == 80
+    assert statuses.count(429) >= 2 and report.throttled_holds >= 50
+    assert elapsed >= 1.0  # 80 events at <= 30 per second-window take two windows at least
+    assert sorted(sink.accepted_ids) == sorted(e["insert_id"] for e in events)
+
+
+def test_concurrency_setting_is_checked_and_read_from_the_environment():
+    assert AmplitudeConfig.from_env({"AMPLITUDE_API_KEY": "k" * 20, "AMPLITUDE_CONCURRENCY": "8"}).concurrency == 8
+    assert AmplitudeConfig(api_key="k" * 20).concurrency == 4
+    for bad in (0, 17, True):
+        with pytest.raises(AmplitudeConfigError, match="concurrency"):
+            AmplitudeConfig(api_key="k" * 20, concurrency=bad)

@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -307,3 +308,39 @@ def test_module_entry_point_serves_until_stopped():
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.stderr.read() == ""
+
+
+def test_per_user_eps_is_averaged_over_a_sliding_window():
+    with FakeAmplitude(api_key=KEY, eps_window_s=1.0) as fake:  # /2/httpapi: 30 events/s -> 30 per window
+        resp = post(fake, [event(i, user_id="busy-user") for i in range(31)])
+        assert resp.status_code == 429
+        body = resp.json()
+        assert body["throttled_users"] == {"busy-user": 31} and body["throttled_events"] == [30]
+        assert body["eps_threshold"] == 30 and fake.event_count == 0  # a 429 ingests nothing
+        assert post(fake, [event(i, user_id="busy-user") for i in range(30)]).status_code == 200
+        assert post(fake, [event(99, user_id="busy-user")]).status_code == 429  # the window is full
+        assert post(fake, [event(98, user_id="other-user")]).status_code == 200  # only that user is
+        time.sleep(1.05)
+        assert post(fake, [event(99, user_id="busy-user")]).status_code == 200  # the window moved on
+        assert fake.event_count == 32
+
+
+def test_batch_allows_1000_eps_per_user():
+    with FakeAmplitude(api_key=KEY, eps_window_s=1.0) as fake:
+        assert post(fake, [event(i, user_id="busy-user") for i in range(1000)], path="/batch").status_code == 200
+        resp = post(fake, [event(1000, user_id="busy-user")], path="/batch")
+        assert resp.status_code == 429 and resp.json()["eps_threshold"] == 1000
+
+
+def test_concurrency_is_observed():
+    import threading
+
+    with FakeAmplitude(api_key=KEY, response_delay_s=0.2) as fake:
+        threads = [threading.Thread(target=post, args=(fake, [event(i, user_id=u)]))
+                   for i, u in enumerate(["user-a", "user-b", "user-a"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert fake.peak_concurrent_requests == 3
+        assert fake.overlapping_requests == 1  # the second request for user-a arrived while the first ran

@@ -283,3 +283,33 @@ def test_events_amplitude_refuses_are_dead_lettered_once_and_the_rest_arrives(wa
     rows = query(warehouse, "select kind, record_key, reason from msgmetrics_ledger.amplitude_dead_letters order by 2")
     assert [(k, key) for k, key, _ in rows] == [("events", b) for b in sorted(bad)]
     assert all("user_id" in reason or "id" in reason for _, _, reason in rows)
+
+
+def test_a_cohort_larger_than_one_request_is_uploaded_then_added_in_chunks(warehouse, monkeypatch):
+    # Amplitude takes at most 100,000 ids per cohort request; shrink that limit so the demo's cohorts
+    # exceed it: the first ids go in the upload, the rest in membership ADDs, and the ledger is exact
+    from msgmetrics.amplitude import cohorts as cohorts_client
+    from msgmetrics.amplitude import fake_server
+    from msgmetrics.push import cohort_sync
+
+    limit = 40
+    monkeypatch.setattr(cohort_sync, "MAX_IDS_PER_REQUEST", limit)
+    monkeypatch.setattr(cohorts_client, "MAX_IDS_PER_REQUEST", limit)  # caps the membership chunks
+    monkeypatch.setattr(fake_server, "MAX_COHORT_IDS_PER_REQUEST", limit)  # the fake refuses more
+    expected = _expected_cohorts(warehouse)
+    assert max(len(m) for m in expected.values()) > 2 * limit
+    with FakeAmplitude(api_key=KEY) as fake:
+        push(Warehouse(warehouse), _cohort_config(fake))
+        held = _cohorts_held(fake)
+        sizes = [r.n_ids for r in fake.cohort_requests if r.method == "POST"]
+        statuses = {r.status for r in fake.cohort_requests}
+        again = len(fake.cohort_requests)
+        push(Warehouse(warehouse), _cohort_config(fake))
+        assert len(fake.cohort_requests) == again  # nothing left to send
+    assert held == expected and statuses == {200} and max(sizes) <= limit
+    ledger_members: dict[str, set[str]] = {}
+    for name, user_id in query(warehouse, """
+            select c.amplitude_name, m.user_id from msgmetrics_ledger.amplitude_cohort_members_current m
+            join msgmetrics_ledger.amplitude_cohorts c using (environment, cohort_name)"""):
+        ledger_members.setdefault(name, set()).add(user_id)
+    assert ledger_members == expected

@@ -2,8 +2,9 @@
 
 Why not the official SDK: it sends from background threads, retries 5xx for only
 about 10 s, drops events silently on a bad key or an odd value type, and fills in
-a random ``insert_id`` (reference §6). This client sends one request at a time and
-reports every record's fate through two callbacks:
+a random ``insert_id`` (reference §6). This client keeps up to ``concurrency``
+requests in flight (default 4; the official SDK runs 16 senders) and reports every record's
+fate through two callbacks, always on the calling thread:
 
 * ``on_accepted(records)`` once per request Amplitude answered 200 for. The
   caller writes its ledger there, so what was accepted stays recorded even if a
@@ -28,8 +29,17 @@ Status handling (reference §1.5, §1.6):
   are resent with full-jitter exponential backoff until ``max_retry_seconds`` has
   passed since the request was first tried, then ``AmplitudeUnavailableError``.
 
+Concurrency never breaks per-user order or per-user limits: requests in flight at the same
+time never share a ``user_id`` or ``device_id`` (a chunk that would is held back until the
+earlier one is answered), and chunk boundaries are moved so that a user's consecutive
+records stay in one chunk where the limits allow. On a fatal error nothing new is sent, the
+requests already in flight are awaited and their answers reported (so an accepted request
+is always recorded), then the error is raised. ``concurrency=1`` is strictly one request at
+a time.
+
 Records are sent as given: build them with :mod:`msgmetrics.amplitude.jsonsafe`
-and give every event a deterministic ``insert_id``. The client is not thread-safe.
+and give every event a deterministic ``insert_id``. The client object is not thread-safe
+(its worker threads are its own).
 """
 
 from __future__ import annotations
@@ -41,8 +51,10 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote_plus, urlsplit
@@ -66,6 +78,12 @@ MAX_EVENTS_PER_REQUEST = 2000
 MAX_IDENTIFICATIONS_PER_REQUEST = 1000
 MAX_BODY_BYTES = 1_000_000  # "1 MB" read as decimal megabytes: the stricter reading
 GZIP_THRESHOLD_BYTES = 64 * 1024
+# Requests in flight at once. Amplitude documents no concurrency limit for ingestion ("send as fast
+# as you can and back off on 429"); its own Python SDK posts from 16 threads. Users never overlap
+# between concurrent requests, so per-user order and the per-user eps limits are unaffected.
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
+LOOKAHEAD_CHUNKS = 8  # how far past a held-back chunk the sender looks for one it may send
 
 Accepted = Callable[[list[dict]], None]
 Rejected = Callable[[list[dict], str], None]
@@ -118,6 +136,8 @@ class AmplitudeConfig:
     # A push of more events than this is a backfill: it goes to /batch (20 MB, 1000 eps per user)
     # instead of /2/httpapi (1 MB, 30 eps per user).
     batch_threshold: int = 10_000
+    # Ingestion requests in flight at once (1..16); never two at once for the same user/device.
+    concurrency: int = DEFAULT_CONCURRENCY
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -136,6 +156,10 @@ class AmplitudeConfig:
             )
         if not 1 <= self.events_per_request <= MAX_EVENTS_PER_REQUEST:
             raise AmplitudeConfigError(f"events_per_request must be 1..{MAX_EVENTS_PER_REQUEST}, got {self.events_per_request}")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or not (
+            1 <= self.concurrency <= MAX_CONCURRENCY
+        ):
+            raise AmplitudeConfigError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {self.concurrency!r}")
         if self.timeout_s <= 0 or self.max_retry_seconds < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise AmplitudeConfigError("timeout_s must be > 0 and retry/backoff settings >= 0")
         if self.app_id is not None and (
@@ -228,6 +252,7 @@ _TUNING_ENV = (
     ("AMPLITUDE_THROTTLE_HOLD_S", "throttle_hold_s", float),
     ("AMPLITUDE_EVENTS_PER_REQUEST", "events_per_request", int),
     ("AMPLITUDE_BATCH_THRESHOLD", "batch_threshold", int),
+    ("AMPLITUDE_CONCURRENCY", "concurrency", int),
 )
 
 
@@ -257,6 +282,7 @@ class _Item:
     record: Any
     piece: str  # the record as it appears inside the body
     size: int  # len(piece) in UTF-8 bytes
+    keys: frozenset = frozenset()  # ("user", id) / ("device", id) of the record
     held_s: float = 0.0  # total time this record has spent on 429 hold
 
 
@@ -304,7 +330,9 @@ class HttpClientBase:
     ):
         self.config = config
         self._own_session = session is None
-        self._session = session or requests.Session()
+        self._given_session = session
+        self._sessions: list[requests.Session] = []
+        self._local = threading.local()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -313,9 +341,34 @@ class HttpClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
+    @property
+    def _session(self) -> requests.Session:
+        """The given session, else one per thread (a worker thread keeps its own connection)."""
+        if self._given_session is not None:
+            return self._given_session
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            self._sessions.append(session)
+        return session
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The worker threads that carry requests (created once, ``config.concurrency`` of them)."""
+        executor = getattr(self, "_pool", None)
+        if executor is None:
+            executor = self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="amplitude")
+        return executor
+
     def close(self) -> None:
+        executor = getattr(self, "_pool", None)
+        if executor is not None:
+            executor.shutdown(wait=True)
+            self._pool = None
         if self._own_session:
-            self._session.close()
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+            self._local = threading.local()
 
     def __enter__(self):
         return self
@@ -479,7 +532,9 @@ def _keys(record: Any) -> set[tuple[str, str]]:
 
 
 class _Delivery:
-    """State of one send_events/identify call: the queue of chunks and the 429 hold pool."""
+    """State of one send_events/identify call: the queue of chunks, the requests in flight and
+    the 429 hold pool. Only the calling thread touches this state; worker threads run
+    ``client._post`` and nothing else."""
 
     def __init__(self, client: AmplitudeClient, ep: _Endpoint, on_accepted: Accepted, on_rejected: Rejected):
         self.client = client
@@ -491,16 +546,27 @@ class _Delivery:
         self.queue: deque[list[_Item]] = deque()
         self.pool: list[tuple[float, _Item]] = []  # (release time, item), in hold order
         self.held_keys: dict[tuple[str, str], float] = {}  # user/device -> release time
+        self.inflight: dict[Future, tuple[list[_Item], frozenset]] = {}  # in dispatch order
+        self.error: AmplitudeError | None = None  # the first fatal error; nothing new is sent after it
 
     def run(self, records: list[dict]) -> SendReport:
         self.queue.extend(self._pack(self._prepare(records)))
-        while self.queue or self.pool:
-            self._release_due()
-            if self.queue:
-                self._send(self.queue.popleft())
-            else:
-                wait = min(t for t, _ in self.pool) - self.client._clock()
-                self.client._sleep(max(wait, 0.0))
+        executor = self.client._executor() if self.cfg.concurrency > 1 else None
+        while True:
+            if self.error is None:
+                self._release_due()
+                self._dispatch(executor)
+            if self.inflight:
+                self._collect()
+                continue
+            if self.error is not None or not (self.queue or self.pool):
+                break
+            if not self.queue:  # only held records left: wait for the first release
+                wait_s = min(t for t, _ in self.pool) - self.client._clock()
+                self.client._sleep(max(wait_s, 0.0))
+        if self.error is not None:
+            self.error.report = self.report
+            raise self.error
         return self.report
 
     # -- building chunks --------------------------------------------------
@@ -518,18 +584,33 @@ class _Delivery:
             if self.ep.overhead + size > self.ep.max_bytes:
                 self._reject([record], f"too large: {size} bytes, over the {self.ep.max_bytes} byte request limit")
                 continue
-            items.append(_Item(record, piece, size))
+            items.append(_Item(record, piece, size, frozenset(_keys(record))))
         return items
 
     def _pack(self, items: list[_Item]) -> list[list[_Item]]:
+        """Chunks of <= max_items and <= max_bytes, in order. When a chunk fills up in the middle of
+        a run of one user's (or device's) records, that run moves to the next chunk if it fits there,
+        so consecutive chunks share no user and can be in flight at the same time."""
         chunks: list[list[_Item]] = []
         chunk: list[_Item] = []
         size = self.ep.overhead
+        sep = len(self.ep.sep)
         for it in items:
-            extra = it.size + (len(self.ep.sep) if chunk else 0)
+            extra = it.size + (sep if chunk else 0)
             if chunk and (len(chunk) >= self.ep.max_items or size + extra > self.ep.max_bytes):
-                chunks.append(chunk)
-                chunk, size, extra = [], self.ep.overhead, it.size
+                cut = len(chunk)
+                while cut > 0 and chunk[cut - 1].keys & it.keys:
+                    cut -= 1
+                tail = chunk[cut:] if 0 < cut < len(chunk) else []
+                tail_size = sum(t.size for t in tail) + sep * len(tail)
+                if tail and (len(tail) >= self.ep.max_items or self.ep.overhead + tail_size + it.size > self.ep.max_bytes):
+                    tail = []  # the run and this record do not fit together: cut where the limit fell
+                if tail:
+                    chunks.append(chunk[:cut])
+                    chunk, size, extra = tail, self.ep.overhead + tail_size - sep, it.size + sep
+                else:
+                    chunks.append(chunk)
+                    chunk, size, extra = [], self.ep.overhead, it.size
             chunk.append(it)
             size += extra
         if chunk:
@@ -538,12 +619,75 @@ class _Delivery:
 
     # -- sending ----------------------------------------------------------
 
-    def _send(self, chunk: list[_Item]) -> None:
-        body = self.ep.body(chunk)
-        if len(body) > self.ep.max_bytes:  # packing keeps this from happening; measure anyway
-            self._split(chunk, f"body of {len(body)} bytes")
+    def _dispatch(self, executor: ThreadPoolExecutor | None) -> None:
+        """Start requests for queued chunks while there is a free slot. A chunk that shares a user or
+        device with a request in flight (or with an earlier chunk still queued) waits its turn."""
+        slots = self.cfg.concurrency - len(self.inflight)
+        if slots <= 0 or not self.queue:
             return
-        status, payload = self.client._post(self.ep.path, body, self.ep.content_type, self.report)
+        busy: set = set()
+        for _, keys in self.inflight.values():
+            busy |= keys
+        skipped: list[list[_Item]] = []
+        while self.queue and slots > 0 and len(skipped) <= LOOKAHEAD_CHUNKS:
+            chunk = self.queue.popleft()
+            keys = frozenset().union(*(it.keys for it in chunk))
+            if keys & busy:
+                skipped.append(chunk)
+                busy |= keys
+                continue
+            body = self.ep.body(chunk)
+            if len(body) > self.ep.max_bytes:  # packing keeps this from happening; measure anyway
+                self._split(chunk, f"body of {len(body)} bytes")
+                continue
+            stats = SendReport()
+            if executor is None:  # concurrency 1: send on this thread, one request at a time
+                future: Future = Future()
+                try:
+                    future.set_result(self._post(body, stats))
+                except AmplitudeError as exc:
+                    future.set_exception(exc)
+            else:
+                future = executor.submit(self._post, body, stats)
+            self.inflight[future] = (chunk, keys)
+            busy |= keys
+            slots -= 1
+        self.queue.extendleft(reversed(skipped))
+
+    def _post(self, body: bytes, stats: SendReport) -> tuple[int, dict, SendReport]:
+        try:
+            return self.client._post(self.ep.path, body, self.ep.content_type, stats) + (stats,)
+        except AmplitudeError as exc:
+            exc.stats = stats  # type: ignore[attr-defined]
+            raise
+
+    def _collect(self) -> None:
+        """Wait for at least one request in flight (or the next 429 release), then handle every
+        answered one on this thread, in the order they were sent."""
+        timeout = None
+        if self.pool and self.error is None and len(self.inflight) < self.cfg.concurrency:
+            timeout = max(min(t for t, _ in self.pool) - self.client._clock(), 0.0)
+        wait(list(self.inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in [f for f in self.inflight if f.done()]:
+            chunk, _ = self.inflight.pop(future)
+            try:
+                status, payload, stats = future.result()
+            except AmplitudeError as exc:
+                self._merge(getattr(exc, "stats", None))
+                self.error = self.error or exc
+                continue
+            self._merge(stats)
+            try:
+                self._answered(chunk, status, payload)
+            except AmplitudeError as exc:
+                self.error = self.error or exc
+
+    def _merge(self, stats: SendReport | None) -> None:
+        if stats is not None:
+            self.report.sent_requests += stats.sent_requests
+            self.report.retries += stats.retries
+
+    def _answered(self, chunk: list[_Item], status: int, payload: dict) -> None:
         error = str(payload.get("error", ""))
         if status == 200:
             self.report.accepted_events += len(chunk)
@@ -611,7 +755,7 @@ class _Delivery:
         quota |= {("device", d) for d in _names(payload.get("exceeded_daily_quota_devices"))}
         named = {("user", u) for u in _names(payload.get("throttled_users"))}
         named |= {("device", d) for d in _names(payload.get("throttled_devices"))}
-        over_quota = [i for i, it in enumerate(chunk) if _keys(it.record) & quota]
+        over_quota = [i for i, it in enumerate(chunk) if it.keys & quota]
         set_over = set(over_quota)
         if over_quota:
             self._reject([chunk[i].record for i in over_quota],
@@ -621,11 +765,11 @@ class _Delivery:
         if listed:
             held = [i for i in live if i in listed]
         elif named:
-            held = [i for i in live if _keys(chunk[i].record) & named]
+            held = [i for i in live if chunk[i].keys & named]
         else:
             held = [] if over_quota else live  # 429 naming nothing: hold the whole request
         until = self.client._clock() + self.ep.throttle_hold_s
-        for key in named or set().union(*(_keys(chunk[i].record) for i in held)):
+        for key in named or set().union(*(chunk[i].keys for i in held)):
             self.held_keys[key] = max(self.held_keys.get(key, 0.0), until)
         for i in held:
             self._hold(chunk[i], until)
@@ -649,7 +793,7 @@ class _Delivery:
         for chunk in self.queue:
             rest = []
             for it in chunk:
-                release = max((self.held_keys.get(k, 0.0) for k in _keys(it.record)), default=0.0)
+                release = max((self.held_keys.get(k, 0.0) for k in it.keys), default=0.0)
                 if release > self.client._clock():
                     self.pool.append((release, it))
                 else:

@@ -165,12 +165,15 @@ class AmplitudeCohortsClient(HttpClientBase):
         """All cohorts of the project (``GET /api/3/cohorts``), archived ones included."""
         return self._list(_Stats())
 
-    def find_cohort_id(self, name: str) -> str | None:
+    def find_cohort_id(self, name: str, cohorts: list[dict] | None = None) -> str | None:
         """The id of the non-archived cohort called exactly ``name``, or None.
 
-        When several share the name, the most recently modified one wins (with a warning).
+        ``cohorts``: a list from ``list_cohorts()`` to search instead of asking Amplitude again
+        (one list call for a whole sync instead of one per cohort). When several share the name,
+        the most recently modified one wins (with a warning).
         """
-        found = [c for c in self.list_cohorts() if c.get("name") == name and not c.get("archived")]
+        listed = self.list_cohorts() if cohorts is None else cohorts
+        found = [c for c in listed if c.get("name") == name and not c.get("archived")]
         if not found:
             return None
         if len(found) > 1:

@@ -17,10 +17,20 @@ strictly than Amplitude itself, so a client that passes here is safe there:
   ``insert_id`` a string; ``session_id`` an integer; properties objects.
   A 400 lists *every* failing index and ingests nothing.
 * Dedup on (device_id or user_id, insert_id); repeats count as ``duplicates_dropped``.
+* Per user/device throughput (``eps_window_s``, off by default; the module entry point turns it
+  on at 30 s): events per second per ``user_id`` and per ``device_id``, averaged over a sliding
+  window, at most ``EPS_LIMITS`` (30 on ``/2/httpapi`` and ``/identify``, 1000 on ``/batch``). The
+  events over the limit get 429 with ``throttled_users``/``throttled_devices``/``throttled_events``
+  and nothing of that request is ingested.
+* ``max_events_per_user_per_request``: a stricter stand-in for the same limit, per request.
+* Concurrency is observed, not limited (Amplitude documents no cap): ``peak_concurrent_requests``
+  and ``overlapping_requests`` (requests that arrived while another request carrying one of their
+  users/devices was still being answered).
 * Faults: a ``faults`` list consumed one per API request, cohort requests included
   (``None``/``"ok"`` = normal), or ``fault_rate`` random faults among
   429/500/ingest_then_500/503. ``ingest_then_500`` applies the request, then answers 500.
-* ``response_delay_s``: sleep before answering every API request (not ``/_fake/*``).
+* ``response_delay_s``: sleep while answering every API request (not ``/_fake/*``), like the
+  round trip to Amplitude; an ingestion request waits after its body was read, so it counts as in flight.
 
 Behavioral Cohorts API (§4), HTTP Basic ``api_key:secret_key`` (else 401
 ``{"error": "Invalid credentials"}``):
@@ -65,6 +75,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 MB = 1_000_000
+# Events per second per user_id / device_id, averaged over the window (reference §1.4, §2, §3).
+EPS_LIMITS = {"/2/httpapi": 30, "/batch": 1000, "/identify": 30}
+DEFAULT_EPS_WINDOW_S = 30.0
 LIMITS = {"/2/httpapi": (1 * MB, 2000), "/batch": (20 * MB, 2000), "/identify": (1 * MB, 1024)}
 MAX_READ_BYTES = 64 * MB
 FAULTS = ("429", "500", "ingest_then_500", "503", "timeout", "invalid_key", "413", "403")
@@ -272,6 +285,7 @@ class FakeAmplitude:
         response_delay_s: float = 0.0,
         cohort_delay_s: float = 0.0,
         cohort_requires_known_users: bool = True,
+        eps_window_s: float | None = None,
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("FakeAmplitude binds 127.0.0.1 only")
@@ -289,6 +303,7 @@ class FakeAmplitude:
         self.response_delay_s = response_delay_s  # before answering every API request
         self.cohort_delay_s = cohort_delay_s  # inside the "cohort being changed" window
         self.cohort_requires_known_users = cohort_requires_known_users
+        self.eps_window_s = eps_window_s
         self._cohort_rng = random.Random(seed)
         self._faults = deque(faults or [])
         self._rng = random.Random(seed)
@@ -342,6 +357,11 @@ class FakeAmplitude:
             self._cohorts: dict[str, dict] = {}
             self._cohort_requests: list[CohortRequestRecord] = []
             self._cohorts_in_flight: set[str] = set()
+            self._recent: dict[tuple[str, str, str], deque] = {}  # (path, kind, id) -> (time, n)
+            self._inflight_keys: dict[int, set] = {}  # id(record) -> keys of a request being answered
+            self._concurrent = 0
+            self._peak_concurrent = 0
+            self._overlapping = 0
 
     def add_faults(self, *faults: str | None) -> None:
         with self._lock:
@@ -366,6 +386,18 @@ class FakeAmplitude:
     def duplicates_dropped(self) -> int:
         with self._lock:
             return self._duplicates
+
+    @property
+    def peak_concurrent_requests(self) -> int:
+        """Most ingestion requests ever being answered at the same time."""
+        with self._lock:
+            return self._peak_concurrent
+
+    @property
+    def overlapping_requests(self) -> int:
+        """Requests that shared a user/device with another request being answered at the same time."""
+        with self._lock:
+            return self._overlapping
 
     @property
     def user_properties(self) -> dict[str, dict]:
@@ -439,6 +471,8 @@ class FakeAmplitude:
                 "event_count": len(self._events),
                 "distinct_insert_ids": len({e["insert_id"] for e in self._events if "insert_id" in e}),
                 "duplicates_dropped": self._duplicates,
+                "peak_concurrent_requests": self._peak_concurrent,
+                "overlapping_requests": self._overlapping,
                 "identifications": len(self._identifications),
                 "user_properties": json.loads(json.dumps(self._user_properties)),
                 "requests": [asdict(r) | {"insert_ids": len(r.insert_ids)} for r in self._requests],
@@ -448,19 +482,44 @@ class FakeAmplitude:
 
     def handle(self, path: str, headers: Any, raw: bytes, method: str = "POST") -> tuple[int, Any]:
         """Answer one API request; returns (status, JSON-able body or str). Records the request."""
-        if self.response_delay_s > 0:
-            self._stopping.wait(self.response_delay_s)
         if path == COHORTS_PATH or path.startswith(COHORTS_PATH + "/"):
+            self._pause()
             return self._handle_cohort_request(method, path, headers, raw)
         record = RequestRecord(path=path, status=0, n_events=0)
+        with self._lock:
+            self._concurrent += 1
+            self._peak_concurrent = max(self._peak_concurrent, self._concurrent)
         try:
             status, body = self._handle(path, headers, raw, record)
         except Exception as exc:  # a bug in the fake should surface as a 500, not a hung client
             status, body = _reply(500, f"fake server error: {exc!r}")
+        finally:
+            if id(record) not in self._inflight_keys:  # answered before its records were read
+                self._pause()
+            with self._lock:
+                self._concurrent -= 1
+                self._inflight_keys.pop(id(record), None)
         record.status = status
         with self._lock:
             self._requests.append(record)
         return status, body
+
+    def _pause(self) -> None:
+        if self.response_delay_s > 0:
+            self._stopping.wait(self.response_delay_s)
+
+    def _enter(self, record: RequestRecord, records: list) -> None:
+        """Note the users/devices of a request being answered; count an overlap with another one."""
+        keys = set()
+        for r in records:
+            if isinstance(r, dict):
+                for kind, name in (("user", "user_id"), ("device", "device_id")):
+                    if r.get(name) is not None:
+                        keys.add((kind, str(r[name])))
+        with self._lock:
+            if any(keys & other for other in self._inflight_keys.values()):
+                self._overlapping += 1
+            self._inflight_keys[id(record)] = keys
 
     def _next_fault(self) -> str | None:
         with self._lock:
@@ -498,6 +557,8 @@ class FakeAmplitude:
         api_key, records, options = parsed
         rec.options, rec.n_events = options, len(records)
         rec.insert_ids = [r.get("insert_id") for r in records if isinstance(r, dict)]
+        self._enter(rec, records)
+        self._pause()  # the request's users count as in flight while it waits
         if api_key != self.api_key or fault == "invalid_key":
             return _reply(400, f"Invalid API key: {api_key}")
         if fault == "403":
@@ -517,7 +578,7 @@ class FakeAmplitude:
             only_lengths = set(maps) == {"events_with_invalid_id_lengths"}
             error = "Invalid id length for user_id or device_id" if only_lengths else "Invalid field values on some events"
             return _reply(400, error, **maps)
-        throttled = self._over_user_limit(records)
+        throttled = self._over_user_limit(records) or self._over_eps(path, records)
         if throttled:
             return throttled
         answer = self._ingest_identify(records) if is_identify else self._ingest_events(records, len(raw))
@@ -589,6 +650,46 @@ class FakeAmplitude:
                  for i in over if records[i].get("user_id") is not None}
         return _reply(429, "Too many requests for some devices and users", eps_threshold=limit,
                       throttled_devices={}, throttled_users=users, throttled_events=over)
+
+    def _over_eps(self, path: str, records: list[dict]) -> tuple[int, dict] | None:
+        """429 for the records that would take a user or device over EPS_LIMITS[path] events per
+        second averaged over eps_window_s; otherwise count the request's records and pass."""
+        window = self.eps_window_s
+        if not window:
+            return None
+        allowed = EPS_LIMITS[path] * window
+        now = time.monotonic()
+        with self._lock:
+            counts: dict[tuple[str, str, str], int] = {}  # events in the window before this request
+
+            def used(key: tuple[str, str, str]) -> int:
+                if key not in counts:
+                    recent = self._recent.get(key)
+                    while recent and recent[0][0] <= now - window:
+                        recent.popleft()
+                    counts[key] = sum(n for _, n in recent) if recent else 0
+                return counts[key]
+
+            over: list[int] = []
+            added: dict[tuple[str, str, str], int] = {}
+            users: dict[str, int] = {}
+            devices: dict[str, int] = {}
+            for i, r in enumerate(records):
+                keys = [(path, kind, str(r[name])) for kind, name in (("user", "user_id"), ("device", "device_id"))
+                        if r.get(name) is not None]
+                if any(used(k) + added.get(k, 0) + 1 > allowed for k in keys):
+                    over.append(i)
+                    for k in keys:
+                        (users if k[1] == "user" else devices)[k[2]] = used(k) + added.get(k, 0) + 1
+                    continue
+                for k in keys:
+                    added[k] = added.get(k, 0) + 1
+            if over:
+                return _reply(429, "Too many requests for some devices and users", eps_threshold=EPS_LIMITS[path],
+                              throttled_devices=devices, throttled_users=users, throttled_events=over)
+            for key, n in added.items():
+                self._recent.setdefault(key, deque()).append((now, n))
+        return None
 
     def _ingest_events(self, events: list[dict], size: int) -> tuple[int, dict]:
         with self._lock:
@@ -966,10 +1067,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret-key", default="demo-secret", help="secret key for the cohort endpoints")
     parser.add_argument("--app-id", type=int, default=123456, help="project id for cohort uploads")
     parser.add_argument("--response-delay", type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument("--eps-window", type=float, default=DEFAULT_EPS_WINDOW_S,
+                        help="seconds over which per-user/device events per second are averaged "
+                             f"(limits {EPS_LIMITS}); 0 turns the throttle off")
     args = parser.parse_args(argv)
     fake = FakeAmplitude(api_key=args.api_key, port=args.port, min_id_length_default=args.min_id_length,
                          fault_rate=args.fault_rate, seed=args.seed, secret_key=args.secret_key,
-                         app_id=args.app_id, response_delay_s=args.response_delay)
+                         app_id=args.app_id, response_delay_s=args.response_delay,
+                         eps_window_s=args.eps_window or None)
     fake.start()
     print(f"fake Amplitude listening on {fake.url} (api key {args.api_key!r}); Ctrl-C to stop", flush=True)
     try:

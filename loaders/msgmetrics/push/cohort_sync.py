@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ..amplitude.cohorts import AmplitudeCohortsClient
+from ..amplitude.cohorts import MAX_IDS_PER_REQUEST, AmplitudeCohortsClient
 from . import ledger
 from .plan import MARTS, ledger_for
 
@@ -60,24 +60,43 @@ def sync_cohorts(con, client: AmplitudeCohortsClient, changes: list[CohortChange
                  full_replace: bool, in_transaction) -> dict[str, dict[str, int]]:
     """Apply the changes; returns per cohort the members added and removed (accepted)."""
     done: dict[str, dict[str, int]] = {}
+    listed: list[dict] | None = None  # the project's cohorts, listed once when a cohort id is unknown
     for change in changes:
         counts = done.setdefault(change.cohort_name, {"added": 0, "removed": 0})
-        cohort_id = change.amplitude_cohort_id or client.find_cohort_id(change.amplitude_name)
+        cohort_id = change.amplitude_cohort_id
+        if cohort_id is None:
+            if listed is None:
+                listed = client.list_cohorts()
+            cohort_id = client.find_cohort_id(change.amplitude_name, listed)
         if cohort_id is None or (full_replace and change.desired):
             if not change.desired:
                 log.info("cohort %s has no members yet: created in Amplitude once it has one", change.cohort_name)
                 continue
-            # create (Amplitude rejects an empty upload), or replace the whole membership
-            cohort_id = client.upload(change.amplitude_name, change.desired, existing_cohort_id=cohort_id)
+            # create (Amplitude rejects an empty upload), or replace the whole membership. One request
+            # takes at most 100,000 ids: upload the first ones, then ADD the rest in membership chunks.
+            first, rest = change.desired[:MAX_IDS_PER_REQUEST], change.desired[MAX_IDS_PER_REQUEST:]
+            cohort_id = client.upload(change.amplitude_name, first, existing_cohort_id=cohort_id)
+            adds = set(change.adds)
+            first_set = set(first)
+            # after the upload the cohort holds exactly `first`: members of `rest` we had added are out
+            # until the ADDs below put them back, and the ledger says so in between
+            out_now = change.removes + [u for u in rest if u not in adds]
 
-            def record_upload(change=change, cohort_id=cohort_id):
+            def record_upload(change=change, cohort_id=cohort_id, out_now=out_now):
                 ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, stamp)
-                ledger.record_membership(con, change.cohort_name, change.adds, "add", stamp)
-                ledger.record_membership(con, change.cohort_name, change.removes, "remove", stamp)
+                ledger.record_membership(con, change.cohort_name, [u for u in change.adds if u in first_set],
+                                         "add", stamp)
+                ledger.record_membership(con, change.cohort_name, out_now, "remove", stamp)
 
             in_transaction(record_upload)
-            counts["added"] += len(change.adds)
+            counts["added"] += sum(1 for u in change.adds if u in first_set)
             counts["removed"] += len(change.removes)
+            if rest:
+                def added_rest(ids, change=change, counts=counts, adds=adds):
+                    in_transaction(lambda: ledger.record_membership(con, change.cohort_name, ids, "add", stamp))
+                    counts["added"] += sum(1 for u in ids if u in adds)
+
+                client.update_membership(cohort_id, add=rest, on_added=added_rest)
             continue
         if change.amplitude_cohort_id is None:  # found by name: remember it
             in_transaction(lambda: ledger.record_cohort(con, change.cohort_name, cohort_id, change.amplitude_name, stamp))

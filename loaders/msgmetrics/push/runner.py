@@ -160,7 +160,12 @@ def push(
                 _write_dry_run(directory, events, idents, cohort_changes, result)
                 _record_run(con, result, started_at, "dry_run", None)
                 return result
-            _send(con, client or AmplitudeClient(config), events, idents, result, stamp)
+            ingest = client or AmplitudeClient(config)
+            try:
+                _send(con, ingest, events, idents, result, stamp)
+            finally:
+                if client is None:
+                    ingest.close()  # its sessions and sender threads
             if result.cohorts_api:
                 result.cohort_changes_accepted = sync_cohorts(
                     con, cohorts_client or AmplitudeCohortsClient(config), cohort_changes, stamp,
