@@ -224,7 +224,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     fake = FakeCustomerIo(Workspace(messages=[old, ancient] + spread(100, T0, t1 - DAY_S)), api_key=KEY)
     with fake:
         warehouse, first = _load(tmp_path, fake, resources=["messages"], since=T0, until=t1)
-        run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z")
+        run_cli(warehouse.path, "build", "--as-of", "2026-10-21T00:00:00Z")  # t1: the data is fresh
         assert query(warehouse.path, "select was_clicked from marts.fct_message_deliveries where delivery_id = 'd-001001'") == [(False,)]
         # opens and clicks land on old deliveries: a human click on `old`, and one on `ancient`
         click = t1 + 3600
@@ -242,7 +242,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     assert second.stats.deliveries_read == 1 + sum(1 for m in spread(100, T0, t1 - DAY_S) if m["created"] >= t1 - 7 * DAY_S)
     assert query(warehouse.path, "select count(*), count(distinct id) from raw_customerio_api.messages") == [(102, 102)]
     assert query(warehouse.path, "select metrics__clicked from raw_customerio_api.messages where id = 'd-001001'") == [(click,)]
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-22T00:00:00Z")
     assert query(warehouse.path, """
         select was_human_clicked, first_human_clicked_at = make_timestamp(cast(? as bigint) * 1000000), event_sources
         from marts.fct_message_deliveries where delivery_id = 'd-001001'""", [click]) == [(True, True, "app_api")]
@@ -254,7 +254,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     snapshot = ["select event_id, metric, occurred_at, is_human_click, is_human_open from marts.fct_message_events order by 1",
                 "select * exclude (last_loaded_at) from marts.fct_message_deliveries order by delivery_id"]
     incremental = [query(warehouse.path, sql) for sql in snapshot]
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z", "--full-refresh")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-22T00:00:00Z", "--full-refresh")
     assert [query(warehouse.path, sql) for sql in snapshot] == incremental
 
 
