@@ -28,6 +28,11 @@ BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW, GREY = (
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#7f7f7f",
 )
 PALETTE = (BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW, GREY)
+# More than eight series: Paul Tol's "muted" scheme after Okabe-Ito (also told apart with the
+# common colour-vision deficiencies), so no two of up to 17 series share a colour.
+LONG_PALETTE = (BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW,
+                "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+                GREY)
 
 _ids = itertools.count(1)
 
@@ -130,17 +135,20 @@ def _rect(x, y, w, h, color, tip: str, extra: str = "") -> str:
             f'fill="{color}"{extra}><title>{esc(tip)}</title></rect>')
 
 
-def legend(items: Sequence[tuple[str, str]], x: float, y: float, max_width: float = WIDTH - 20,
-           shape: str = "rect") -> tuple[str, float]:
-    """Swatches and names in rows; returns (svg, height used)."""
+def legend(items: Sequence[tuple[str, str] | tuple[str, str, str | None]], x: float, y: float,
+           max_width: float = WIDTH - 20, shape: str = "rect") -> tuple[str, float]:
+    """Swatches and names in rows (an item may carry a line dash pattern); returns (svg, height used)."""
     parts, cx, cy = [], x, y
-    for name, color in items:
+    for item in items:
+        name, color = item[0], item[1]
+        dash = item[2] if len(item) > 2 else None
         w = 18 + text_width(name) + 18
         if cx + w > x + max_width and cx > x:
             cx, cy = x, cy + 20
         if shape == "line":
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
             parts.append(f'<line x1="{cx:.1f}" y1="{cy + 6:.1f}" x2="{cx + 14:.1f}" y2="{cy + 6:.1f}" '
-                         f'stroke="{color}" stroke-width="3"/>')
+                         f'stroke="{color}" stroke-width="3"{dashed}/>')
         else:
             parts.append(f'<rect x="{cx:.1f}" y="{cy:.1f}" width="12" height="12" rx="2" fill="{color}"/>')
         parts.append(_text(cx + 18, cy + 10, name, fill=TEXT))
@@ -352,7 +360,7 @@ def line_chart(days: Sequence[date], series: Sequence[Series], *, title: str, de
                height: float = 260, kind: str = "line", value_fmt: Callable[[float], str] = fmt_int) -> str:
     """Lines over consecutive days (missing values are drawn as gaps), with a point per day."""
     n = len(days)
-    leg, leg_h = legend([(s.name, s.color) for s in series], 10, 8, shape="line")
+    leg, leg_h = legend([(s.name, s.color, s.dash) for s in series], 10, 8, shape="line")
     top = 8 + leg_h + 16
     plot_x, plot_w = 64, WIDTH - 64 - 24
     values = [v for s in series for v in s.values if v is not None]
@@ -511,5 +519,73 @@ def run_columns(runs: Sequence[dict], *, colors: dict[str, str], title: str, des
     return "".join(out)
 
 
-def color_cycle(names: Iterable[str], palette: Sequence[str] = PALETTE) -> dict[str, str]:
+# ---------------------------------------------------------------- heatmap: rows x columns, one panel per measure
+def _mix(color: str, share: float) -> str:
+    """``share`` of the way from near-white to ``color``."""
+    base = (0xF4, 0xF7, 0xFA)
+    rgb = [int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]
+    return "#" + "".join(f"{round(b + (c - b) * share):02x}" for b, c in zip(base, rgb))
+
+
+@dataclass
+class Panel:
+    title: str
+    values: dict[tuple[str, str], float | None]  # (row, column) -> value (None: no data)
+    labels: dict[tuple[str, str], str]  # (row, column) -> text in the cell
+    tips: dict[tuple[str, str], str]  # (row, column) -> tooltip
+    color: str = BLUE
+    legend_fmt: Callable[[float], str] = fmt_pct
+
+
+def heatmap(rows: Sequence[str], cols: Sequence[str], panels: Sequence[Panel], *, title: str, desc: str,
+            kind: str = "heatmap", empty_text: str = "–") -> str:
+    """One grid per panel, stacked: a cell per (row, column), shaded by its value relative to the
+    panel's largest, with its value written in it; empty cells are grey and say so."""
+    label_w = max(text_width(r, 13) for r in rows) + 20
+    cell_h = 34
+    cell_w = min(120.0, (WIDTH - label_w - 16) / max(len(cols), 1))
+    head_h = 22
+    panel_h = 24 + head_h + len(rows) * cell_h + 18
+    height = panel_h * len(panels) + 6
+    open_, tail = _open(height, title, desc, kind)
+    out = [open_]
+    for p_i, panel in enumerate(panels):
+        top = p_i * panel_h + 6
+        present = [v for v in panel.values.values() if v is not None]
+        top_value = max(present, default=0) or 1
+        out.append(_text(10, top + 14, panel.title, size=13, weight="600"))
+        out.append(_text(WIDTH - 10, top + 14, f"darkest = {panel.legend_fmt(top_value)}", anchor="end", size=11,
+                         fill=MUTED))
+        grid_top = top + 24
+        for c_i, col in enumerate(cols):
+            cx = label_w + c_i * cell_w + cell_w / 2
+            out.append(_text(cx, grid_top + 14, col, anchor="middle", size=11, fill=MUTED))
+        for r_i, row in enumerate(rows):
+            y = grid_top + head_h + r_i * cell_h
+            out.append(_text(label_w - 10, y + cell_h / 2 + 4, row, anchor="end", size=13))
+            for c_i, col in enumerate(cols):
+                x = label_w + c_i * cell_w
+                value = panel.values.get((row, col))
+                if value is None:
+                    out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, "#eceff2",
+                                     panel.tips.get((row, col), f"{row} – {col}: no deliveries")))
+                    out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, empty_text, anchor="middle", size=11,
+                                     fill=MUTED))
+                    continue
+                fill = _mix(panel.color, 0.12 + 0.88 * (value / top_value))
+                out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, fill,
+                                 panel.tips.get((row, col), f"{row} – {col}: {panel.legend_fmt(value)}")))
+                label = panel.labels.get((row, col), panel.legend_fmt(value))
+                size = 12 if text_width(label, 12) < cell_w - 6 else 10
+                out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, label, anchor="middle", size=size,
+                                 fill=ink(fill), weight="600"))
+    out.append(tail)
+    return "".join(out)
+
+
+def color_cycle(names: Iterable[str], palette: Sequence[str] | None = None) -> dict[str, str]:
+    """A colour per name; the long palette once there are more names than the short one has colours."""
+    names = list(names)
+    if palette is None:
+        palette = PALETTE if len(names) <= len(PALETTE) else LONG_PALETTE
     return {name: color for name, color in zip(names, itertools.cycle(palette))}
