@@ -57,7 +57,16 @@ def render_cohorts(sizes: q.CohortSizes | q.Missing, history: q.CohortHistory | 
     return Body("".join(parts), charts, status)
 
 
-BUILDING_BLOCK_DASH = "6 4"
+FLOW_SERIES = 7  # cohorts drawn in their own colour in a stacked chart; the rest are "other"
+OTHER = "#9aa4ae"
+
+
+def top_and_other(weights: dict[str, float], n: int = FLOW_SERIES) -> tuple[list[str], list[str]]:
+    """The ``n`` heaviest names (heaviest first) and the rest, so a stack keeps readable colours."""
+    ranked = sorted(weights, key=lambda k: (-weights[k], k))
+    if len(ranked) <= n + 1:
+        return ranked, []
+    return ranked[:n], ranked[n:]
 
 
 def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str]]:
@@ -66,51 +75,81 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
     if not history.rows:
         return empty_note("cohort-history", q.COHORT_SIZES_DAILY, "no build recorded a size yet: run "
                                                                    "<code>msgmetrics build</code>"), []
-    days = all_days(history.rows[0][0], history.rows[-1][0])
-    names = list(dict.fromkeys(r[1] for r in sorted(history.rows, key=lambda r: (not history.pushed.get(r[1], True),
-                                                                                   r[1]))))
-    colors = svg.color_cycle(names)
-    by = {(r[0], r[1]): r for r in history.rows}
-    series = [Series(n if history.pushed.get(n, True) else f"{n} (not pushed)", colors[n],
-                     [by[(d, n)][2] if (d, n) in by else None for d in days],
-                     dash=None if history.pushed.get(n, True) else BUILDING_BLOCK_DASH) for n in names]
     recorded = sorted({r[0] for r in history.rows})
-    one_day = len(recorded) == 1
-    chart = svg.line_chart(days, series, kind="line", y_title="members", height=300,
-                           title="Cohort sizes per day",
-                           desc=f"Members per cohort per day from {days[0]} to {days[-1]}: " + "; ".join(
-                               f"{n} {by[(days[-1], n)][2]:,}" for n in names if (days[-1], n) in by) + ".")
-    span = f"{days[0]:%b %d, %Y}" if one_day else f"{days[0]:%b %d} – {days[-1]:%b %d, %Y}"
-    more = (" Only one day is recorded so far: every build records its as_of day, and "
-            "<code>msgmetrics build --as-of D</code> for past days backfills the series." if one_day else
-            " Gaps: no build for that day.")
+    if len(recorded) == 1:
+        return note("cohort-history",
+                    f"Sizes over time: one day is recorded so far (<strong>{recorded[0]:%b %d, %Y}</strong>, the "
+                    f"sizes above). Every build records its <code>as_of</code> day in "
+                    f"<code>{q.COHORT_SIZES_DAILY}</code>; the next days' builds draw the history here, and "
+                    "<code>msgmetrics build --as-of D</code> for past days backfills it."), []
+    days = all_days(recorded[0], recorded[-1])
+    by = {(r[0], r[1]): r for r in history.rows}
+    latest = {r[1]: r[2] for r in history.rows}  # rows are ordered by day: the last one wins
+    pushed = {n: history.pushed.get(n, True) for n in latest}
+    names = sorted(latest, key=lambda n: (not pushed[n], -latest[n], n))
+    colors = svg.color_cycle([n for n in names if pushed[n]])
+    # the first build that wrote history records everyone as entering: not a day's flow
+    flow_days = [r[0] for r in history.rows if (r[3] or 0) or (r[4] or 0)] if history.has_flows else []
+    first_build = min(flow_days) if flow_days else None
+
+    def flows(n: str) -> tuple[int, int]:
+        return (sum((by[(d, n)][3] or 0) for d in days if (d, n) in by and d != first_build),
+                sum((by[(d, n)][4] or 0) for d in days if (d, n) in by and d != first_build))
+
+    minis = []
+    for n in names:
+        entered, exited = flows(n)
+        minis.append(svg.Mini(n if pushed[n] else f"{n} (not pushed)", [by[(d, n)][2] if (d, n) in by else None
+                                                                       for d in days],
+                              colors.get(n, svg.GREY), note=f"+{entered:,} / −{exited:,}" if history.has_flows else "",
+                              muted=not pushed[n]))
+    span = f"{days[0]:%b %d} – {days[-1]:%b %d, %Y}"
+    chart = svg.small_multiples(
+        days, minis, kind="multiples", title=f"Cohort sizes per day, {span}",
+        desc=f"Members per cohort per day from {days[0]} to {days[-1]}; latest: " + "; ".join(
+            f"{n} {latest[n]:,}" for n in names) + ".")
+    gaps = " Gaps: no build that day." if len(recorded) < len(days) else ""
+    flow_text = (" The numbers at the right are the entries and exits after the first build (which records everyone "
+                 "as entering)." if history.has_flows else "")
     html = figure("cohort-history", chart,
-                  f"Members of each cohort per day ({span}), at the latest <code>as_of</code> built for that day; "
-                  f"dashed: building blocks that are not pushed.{more}", q.COHORT_SIZES_DAILY)
+                  f"Members of each cohort per day ({span}) at the latest <code>as_of</code> built that day, one "
+                  f"panel per cohort, biggest first; dashed and grey: building blocks that are not pushed.{flow_text}"
+                  f"{gaps}", q.COHORT_SIZES_DAILY)
     charts = ["cohort-history"]
-    if history.has_flows and any((r[3] or 0) or (r[4] or 0) for r in history.rows):
-        flow_names = [n for n in names if any((by.get((d, n)) or (0, 0, 0, 0, 0))[3] or
-                                              (by.get((d, n)) or (0, 0, 0, 0, 0))[4] for d in days)]
-        up = [Series(f"{n} entered", colors[n], [(by[(d, n)][3] or 0) if (d, n) in by else 0 for d in days])
-              for n in flow_names]
-        down = [Series(f"{n} left", colors[n], [(by[(d, n)][4] or 0) if (d, n) in by else 0 for d in days],
-                       opacity=0.5) for n in flow_names]
-        entered = sum(sum(s.values) for s in up)
-        exited = sum(sum(s.values) for s in down)
-        flow = svg.vbar_stacked(
-            [svg.day_label(d) for d in days], up, down, kind="diverging",
-            legend_items=[(n, colors[n]) for n in flow_names],
-            up_title="▲ entered above zero", down_title="  ▼ left below, lighter",
-            category_tips=[f"{d:%Y-%m-%d}" for d in days], height=160 if len(days) < 4 else 240,
-            title="People entering and leaving each cohort per day",
-            desc=f"Entries above the line and exits below, per as_of day, stacked by cohort, {days[0]} to "
-                 f"{days[-1]}: {entered:,} entries and {exited:,} exits.")
-        html += figure("cohort-flow", flow,
-                       "People who entered a cohort (above the line) and left it (below, lighter) per as_of day, as "
-                       "the cohort history recorded them (a first build records everyone as entering). These are "
-                       "the warehouse's changes; what Amplitude accepted is in the next section.",
-                       q.COHORT_SIZES_DAILY)
-        charts.append("cohort-flow")
+    weights = {n: sum(flows(n)) for n in names if pushed[n]}
+    weights = {n: w for n, w in weights.items() if w}
+    if not weights:
+        if history.has_flows:
+            html += note("cohort-flow", "No one has entered or left a pushed cohort since the first build "
+                                        f"({first_build:%b %d, %Y})." if first_build else
+                         "No entries or exits recorded yet.")
+        return html, charts
+    flow_range = [d for d in days if d != first_build and (first_build is None or d > first_build)] or days
+    top, rest = top_and_other(weights)
+
+    def per_day(group: list[str], column: int) -> list[int]:
+        return [sum((by[(d, n)][column] or 0) for n in group if (d, n) in by) for d in flow_range]
+
+    groups = [([n], n, colors[n]) for n in top] + ([(rest, f"{len(rest)} other cohorts", OTHER)] if rest else [])
+    up = [Series(f"{label} entered", color, per_day(group, 3)) for group, label, color in groups]
+    down = [Series(f"{label} left", color, per_day(group, 4), opacity=0.5) for group, label, color in groups]
+    entered, exited = sum(sum(s.values) for s in up), sum(sum(s.values) for s in down)
+    flow = svg.vbar_stacked(
+        [svg.day_label(d) for d in flow_range], up, down, kind="diverging",
+        legend_items=[(label, color) for _, label, color in groups],
+        up_title="▲ entered above zero", down_title="  ▼ left below, lighter",
+        category_tips=[f"{d:%Y-%m-%d}" for d in flow_range], height=160 if len(flow_range) < 4 else 220,
+        title="People entering and leaving the pushed cohorts per day",
+        desc=f"Entries above the line and exits below, per as_of day, stacked by cohort, {flow_range[0]} to "
+             f"{flow_range[-1]}: {entered:,} entries and {exited:,} exits.")
+    since = f" after the first build ({first_build:%b %d})" if first_build else ""
+    html += figure("cohort-flow", flow,
+                   f"People who entered a pushed cohort (above the line) and left it (below, lighter) per as_of "
+                   f"day{since}, as <code>cohort_membership_history</code> recorded them"
+                   + (f"; the {len(top)} cohorts that moved most in colour, the rest grey" if rest else "")
+                   + ". These are the warehouse's changes; what Amplitude accepted is in section 3.",
+                   q.COHORT_SIZES_DAILY)
+    charts.append("cohort-flow")
     return html, charts
 
 
@@ -137,15 +176,22 @@ def render_changes(data: q.PropertyChanges | q.Missing, environments, opts: Opti
     labels = {prop: flag_label(prop, data.names) for prop in {r[1] for r in data.rows}}
     # cohorts first, then audiences, each by name
     props = sorted(labels, key=lambda p: (labels[p][1] != "cohort", labels[p][1] != "audience", labels[p][0]))
-    colors = svg.color_cycle(props)
     entries = {(r[0], r[1]): r[2] for r in data.rows}
     exits = {(r[0], r[1]): r[3] for r in data.rows}
-    up = [Series(f"{labels[p][0]} entries", colors[p], [entries.get((d, p), 0) for d in days]) for p in props]
-    down = [Series(f"{labels[p][0]} exits", colors[p], [exits.get((d, p), 0) for d in days], opacity=0.5)
-            for p in props]
+    weights = {p: sum(entries.get((d, p), 0) + exits.get((d, p), 0) for d in days) for p in props}
+    top, rest = top_and_other(weights)
+    colors = svg.color_cycle(top)
+    groups = [([p], labels[p][0], colors[p]) for p in top] + \
+        ([(rest, f"{len(rest)} other flags", OTHER)] if rest else [])
+
+    def per_day(group: list[str], values: dict) -> list[int]:
+        return [sum(values.get((d, p), 0) for p in group) for d in days]
+
+    up = [Series(f"{label} entries", color, per_day(group, entries)) for group, label, color in groups]
+    down = [Series(f"{label} exits", color, per_day(group, exits), opacity=0.5) for group, label, color in groups]
     chart = svg.vbar_stacked(
         [svg.day_label(d) for d in days], up, down, kind="diverging",
-        legend_items=[(labels[p][0], colors[p]) for p in props], up_title="▲ entries ($set) above zero",
+        legend_items=[(label, color) for _, label, color in groups], up_title="▲ entries ($set) above zero",
         down_title="  ▼ exits ($unset) below, lighter",
         category_tips=[f"{d:%Y-%m-%d}" for d in days],
         title=f"Cohort and audience entries and exits Amplitude accepted per day (environment {data.environment})",
@@ -165,7 +211,9 @@ def render_changes(data: q.PropertyChanges | q.Missing, environments, opts: Opti
                   f"<strong>{esc(data.environment)}</strong> ({window}, by <code>accepted_at</code>, UTC): people "
                   "entering (<code>$set</code>) above the line, leaving (<code>$unset</code>, lighter) below, "
                   "coloured by cohort or audience (named from <code>marts.dim_cohorts</code> and "
-                  "<code>marts.dim_audiences</code>). Dry runs are not in the ledger.", q.PROPERTY_LOG)
+                  "<code>marts.dim_audiences</code>)" + (f"; the {len(top)} that moved most in colour, the "
+                  "other flags grey; every one is in the table" if rest else "") +
+                  ". Dry runs are not in the ledger.", q.PROPERTY_LOG)
     html += table(["name", "kind", "Amplitude property", "entries", "exits", "net"], totals, numeric={3, 4, 5},
                   caption=f"Totals, {days[0]:%b %d} – {days[-1]:%b %d, %Y}, environment {esc(data.environment)}")
     return Body(html, ["cohort-changes"])
@@ -383,7 +431,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
              "does not move it.</p>")
     if not levels:
         html = intro + note("freshness", f"No data yet: nothing loaded or built: {LOAD_HINT}.")
-        html += table(["measure", "column", "value", "age", "status"], rows)
+        html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
         return Body(html, [], "empty", overall)
     chart = svg.age_bars(bars, amber_hours=amber_h, red_hours=red_h, colors=LEVEL_COLORS, kind="ages",
                          title="Data freshness: the newest event and load, each source's last load, the cohorts' as_of",
@@ -394,7 +442,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
                           "(webhooks, App API, Data Warehouse Sync, orders) and the cohorts' <code>as_of</code> are "
                           "(log scale; dashed lines at the ageing and stale thresholds).",
                           [q.EVENTS, q.COHORT_MEMBERSHIP] + (["raw_*._loaded_at"] if raw else []))
-    html += table(["measure", "column", "value", "age", "status"], rows)
+    html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
     return Body(html, ["freshness"], "ok", overall)
 
 
@@ -641,6 +689,15 @@ SCRIPT = """
       var svg = figures[i].querySelector('svg');
       var box = svg && svg.getBBox ? svg.getBBox() : null;
       if (!box || box.width <= 0 || box.height <= 0) { missing.push(figures[i].getAttribute('data-chart')); }
+      // the data marks the browser drew: bars, points and lines that carry a tooltip and have an area
+      var marks = svg ? svg.querySelectorAll('rect, circle, polyline') : [], drawn = 0;
+      for (var j = 0; j < marks.length; j++) {
+        var m = marks[j], b = m.getBBox();
+        if (!m.querySelector('title')) { continue; }
+        if (m.tagName === 'polyline' ? (b.width > 0 || b.height > 0)
+            : (b.width > 0 && b.height > 0 && m.getAttribute('fill-opacity') !== '0')) { drawn++; }
+      }
+      figures[i].setAttribute('data-marks-drawn', String(drawn));
     }
     if (figures.length !== expected) { throw new Error('expected ' + expected + ' charts, found ' + figures.length); }
     if (missing.length) { throw new Error('charts that did not draw: ' + missing.join(', ')); }

@@ -15,6 +15,10 @@ def _order(values, preferred) -> list[str]:
     return known + sorted(v for v in values if v not in preferred)
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def matrix_figure(chart_id: str, rows) -> str:
     """Human open and human click rates (of delivered) per channel and intent, as two shaded grids."""
     delivered = {(ch, it): d for ch, it, s, d, o, c in rows}
@@ -25,30 +29,43 @@ def matrix_figure(chart_id: str, rows) -> str:
     intents = _order({it for ch, it, s, d, o, c in rows if d > 0}, INTENT_ORDER)
     if not channels or not intents:
         return ""
-    opens, clicks, open_labels, click_labels, tips = {}, {}, {}, {}, {}
+    channel_opens = {}
+    for ch, it, s, d, o, c in rows:
+        channel_opens[ch] = channel_opens.get(ch, 0) + o
+    no_opens = [ch for ch in channels if channel_opens.get(ch, 0) == 0]  # e.g. SMS: opens are not tracked
+    opens, clicks, open_labels, click_labels, tips, open_tips = {}, {}, {}, {}, {}, {}
     for ch, it, s, d, o, c in rows:
         if d <= 0:
             continue
         key = (ch, it)
-        opens[key], clicks[key] = o / d, c / d
-        open_labels[key], click_labels[key] = fmt_pct(o / d), fmt_pct(c / d)
+        clicks[key] = c / d
+        click_labels[key] = fmt_pct(c / d)
+        if ch in no_opens:
+            open_labels[key] = "no opens"
+            open_tips[key] = f"{ch} · {it}: {d:,} delivered; {ch} reports no opens"
+        else:
+            opens[key] = o / d
+            open_labels[key] = fmt_pct(o / d)
         tips[key] = (f"{ch} · {it}: {d:,} delivered, {o:,} human opens ({fmt_pct(o / d)}), "
                      f"{c:,} human clicks ({fmt_pct(c / d)})")
     for ch in channels:
         for it in intents:
             tips.setdefault((ch, it), f"{ch} · {it}: no deliveries")
+    open_tips = {**tips, **open_tips}
     chart = svg.heatmap(
         channels, intents,
-        [Panel("Human open rate (of delivered)", opens, open_labels, tips, color=BLUE),
+        [Panel("Human open rate (of delivered)", opens, open_labels, open_tips, color=BLUE),
          Panel("Human click rate (of delivered)", clicks, click_labels, tips, color=GREEN)],
         kind="heatmap", title="Human open and click rates by channel and intent",
         desc="; ".join(f"{ch} {it}: {delivered[(ch, it)]:,} delivered, {open_labels[(ch, it)]} human opens, "
                        f"{click_labels[(ch, it)]} human clicks" for ch in channels for it in intents
-                       if (ch, it) in opens))
+                       if (ch, it) in clicks))
+    without = (f" {_and([esc(ch) for ch in no_opens])} report{'s' if len(no_opens) == 1 else ''} no opens at all "
+               "(not tracked), so their open cells say so." if no_opens else "")
     return figure(chart_id, chart,
                   "The funnel's two rates for every channel and intent: the share of delivered messages a person "
                   "opened (top) and clicked (bottom), darker is higher within each grid; hover a cell for its "
-                  "counts. Grey: that channel sends no message of that intent. SMS and push report no opens.",
+                  "counts. Grey: that channel sends no message of that intent." + without,
                   [q.DELIVERIES, q.MESSAGE_INTENTS])
 
 

@@ -39,7 +39,11 @@ def render_sources(data: q.Sources | q.Missing, opts: Options) -> Body:
                   f"when several sources report the same fact, the most precise one wins (webhooks, then Data "
                   f"Warehouse Sync, then the App API), so nothing counts twice. All days: {shares}.", q.EVENTS)
     charts = ["source-events"]
-    if data.deliveries:
+    if len(data.deliveries) == 1:
+        mix, n = data.deliveries[0]
+        html += (f'<p class="lead" data-deliveries-mix="{esc(mix)}">All {n:,} deliveries in <code>{q.DELIVERIES}'
+                 f"</code> come from {esc(', '.join(source_label(s.strip()) for s in mix.split(',')))}.</p>")
+    elif data.deliveries:
         labels = [", ".join(source_label(s.strip()) for s in mix.split(",")) for mix, _ in data.deliveries]
         total = sum(n for _, n in data.deliveries)
         bars = svg.hbar_stacked(

@@ -519,6 +519,84 @@ def run_columns(runs: Sequence[dict], *, colors: dict[str, str], title: str, des
     return "".join(out)
 
 
+# ---------------------------------------------------------------- small multiples: one mini chart per series
+@dataclass
+class Mini:
+    name: str
+    values: list[float | None]  # one per day (None: nothing recorded that day)
+    color: str
+    note: str = ""  # under the name, e.g. "+12 / −3"
+    muted: bool = False  # drawn dashed and grey-labelled (e.g. a building block that is not pushed)
+
+
+def small_multiples(days: Sequence[date], minis: Sequence[Mini], *, title: str, desc: str, columns: int = 4,
+                    kind: str = "multiples") -> str:
+    """A grid of small line charts over the same days, each on its own scale (from zero), with the
+    latest value written large: many series stay readable where one shared chart would tangle."""
+    n = len(days)
+    gap, cell_h = 12, 118
+    cell_w = (WIDTH - gap * (columns - 1) - 2) / columns
+    rows = math.ceil(len(minis) / columns)
+    height = rows * (cell_h + gap) - gap + 22
+    head, tail = _open(height, title, desc, kind)
+    out = [head]
+    for k, m in enumerate(minis):
+        x0 = 1 + (k % columns) * (cell_w + gap)
+        y0 = (k // columns) * (cell_h + gap) + 1
+        out.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{cell_w:.1f}" height="{cell_h}" rx="6" fill="#fbfcfd" '
+                   f'stroke="{GRID}"/>')
+        name = m.name if text_width(m.name, 12) < cell_w - 16 else m.name[:int((cell_w - 24) / 7.4)] + "…"
+        out.append(_text(x0 + 8, y0 + 17, name, size=12, weight="600", fill=MUTED if m.muted else TEXT,
+                         extra=f' data-mini="{esc(m.name)}"'))
+        present = [(i, v) for i, v in enumerate(m.values) if v is not None]
+        latest = present[-1][1] if present else None
+        out.append(_text(x0 + 8, y0 + 40, "–" if latest is None else fmt_int(latest), size=18, weight="700",
+                         fill=m.color if not m.muted else MUTED))
+        if m.note:
+            out.append(_text(x0 + cell_w - 8, y0 + 40, m.note, anchor="end", size=11, fill=MUTED))
+        plot_x, plot_w = x0 + 8, cell_w - 16
+        plot_top, plot_h = y0 + 50, cell_h - 50 - 20
+        top_v = max((v for _, v in present), default=0) or 1
+
+        def pt(i, v):
+            px = plot_x + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+            return px, plot_top + plot_h - plot_h * v / top_v
+
+        base = plot_top + plot_h
+        out.append(f'<line x1="{plot_x:.1f}" y1="{base:.1f}" x2="{plot_x + plot_w:.1f}" y2="{base:.1f}" '
+                   f'stroke="{GRID}"/>')
+        segments, current = [], []
+        for i, v in enumerate(m.values):
+            if v is None:
+                if current:
+                    segments.append(current)
+                current = []
+            else:
+                current.append(pt(i, v))
+        if current:
+            segments.append(current)
+        dash = ' stroke-dasharray="5 3"' if m.muted else ""
+        for seg in segments:
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
+            if len(seg) > 1:
+                out.append(f'<polygon points="{seg[0][0]:.1f},{base:.1f} {pts} {seg[-1][0]:.1f},{base:.1f}" '
+                           f'fill="{m.color}" fill-opacity="0.12" stroke="none"/>')
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{m.color}" stroke-width="2" '
+                       f'stroke-linejoin="round"{dash}><title>{esc(m.name)}</title></polyline>')
+        for i, v in present:
+            x, y = pt(i, v)
+            r = 2.5 if n <= 45 or i == present[-1][0] else 0
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r or 1.5}" fill="{m.color}" '
+                       f'fill-opacity="{1 if r else 0}"><title>{esc(day_label(days[i]))} – {esc(m.name)}: '
+                       f'{esc(fmt_int(v))}</title></circle>')
+        out.append(_text(plot_x, base + 14, day_label(days[0]), size=10, fill=MUTED))
+        if n > 1:
+            out.append(_text(plot_x + plot_w, base + 14, day_label(days[-1]), anchor="end", size=10, fill=MUTED))
+    out.append(_text(2, height - 4, "Each panel has its own scale, from zero.", size=11, fill=MUTED))
+    out.append(tail)
+    return "".join(out)
+
+
 # ---------------------------------------------------------------- heatmap: rows x columns, one panel per measure
 def _mix(color: str, share: float) -> str:
     """``share`` of the way from near-white to ``color``."""
@@ -569,8 +647,8 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], panels: Sequence[Panel], *
                 if value is None:
                     out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, "#eceff2",
                                      panel.tips.get((row, col), f"{row} – {col}: no deliveries")))
-                    out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, empty_text, anchor="middle", size=11,
-                                     fill=MUTED))
+                    out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, panel.labels.get((row, col), empty_text),
+                                     anchor="middle", size=11, fill=MUTED))
                     continue
                 fill = _mix(panel.color, 0.12 + 0.88 * (value / top_value))
                 out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, fill,
