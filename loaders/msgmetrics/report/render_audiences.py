@@ -21,6 +21,9 @@ def render_audiences(data: list[q.AudienceRow] | q.Missing, opts: Options) -> Bo
         return Body(empty_note("audiences", q.DIM_AUDIENCES, "no audience is defined: see the var "
                                                               "<code>audiences</code> in dbt_project.yml"),
                     status="empty")
+    if not any(a.assigned or a.suppressed or a.outranked for a in data):
+        return Body(empty_note("audiences", q.AUDIENCE_ASSIGNMENTS, f"nobody is in the cohorts of the {len(data)} "
+                                                                     "audiences at this as_of"), status="empty")
     labels = [_label(a) for a in data]
     series = [
         Series("assigned, with an Amplitude user id (pushed)", BLUE, [a.assigned_pushable for a in data]),

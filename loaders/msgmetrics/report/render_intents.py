@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import queries as q
 from . import svg
-from .blocks import Body, Options, fmt_ts, figure, missing_note, table
+from .blocks import LOAD_HINT, Body, Options, empty_note, fmt_ts, figure, missing_note, table
 from .svg import BLUE, GREEN, Panel, esc, fmt_int, fmt_pct
 
 INTENT_ORDER = ("cart", "browse", "post_purchase", "winback", "promo", "other", q.NO_INTENT, q.NO_MESSAGE)
@@ -86,13 +86,18 @@ def render_without_intent(data: q.WithoutIntent | q.Missing, opts: Options) -> B
     if isinstance(data, q.Missing):
         return Body(missing_note("messages-without-intent", data), status="empty")
     targets = list(dict.fromkeys(u.target for u in data.uses))
-    readers = (f"{len(targets)} pushed cohorts and audiences filter by intent ("
+    readers = (f"{len(targets)} pushed {'cohorts and audiences filter' if len(targets) > 1 else 'cohort or audience filters'} by intent ("
                + ", ".join(f"<code>{esc(t)}</code>" for t in targets) + ")") if targets else \
         "no pushed cohort or audience filters by intent"
     of_all = f" of {data.all_messages:,}" if data.all_messages is not None else ""
+    if data.messages == 0 and data.all_messages == 0:
+        return Body(empty_note("messages-without-intent", q.MESSAGE_INTENTS, f"no messages loaded yet: {LOAD_HINT}"),
+                    status="empty")
     if data.messages == 0:
+        every = (f"Every one of the {data.all_messages:,} messages" if data.all_messages is not None
+                 else "Every message")
         html = (f'<div class="callout callout-ok" data-callout="messages-without-intent" data-count="0">'
-                f'<span class="big">0</span><div><strong>Every{of_all} message has an intent.</strong> '
+                f'<span class="big">0</span><div><strong>{every} has an intent.</strong> '
                 f"{readers}; they count every message's events.</div></div>")
         return Body(html)
     html = (f'<div class="callout callout-warn" data-callout="messages-without-intent" data-count="{data.messages}">'
