@@ -116,21 +116,23 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
                   f"panel per cohort, biggest first; dashed and grey: building blocks that are not pushed.{flow_text}"
                   f"{gaps}", q.COHORT_SIZES_DAILY)
     charts = ["cohort-history"]
-    weights = {n: sum(flows(n)) for n in names if pushed[n]}
+    weights = {n: sum(flows(n)) for n in names}
     weights = {n: w for n, w in weights.items() if w}
     if not weights:
         if history.has_flows:
-            html += note("cohort-flow", "No one has entered or left a pushed cohort since the first build "
+            html += note("cohort-flow", "No one has entered or left a cohort since the first build "
                                         f"({first_build:%b %d, %Y})." if first_build else
                          "No entries or exits recorded yet.")
         return html, charts
     flow_range = [d for d in days if d != first_build and (first_build is None or d > first_build)] or days
     top, rest = top_and_other(weights)
+    flow_colors = svg.color_cycle(top)
 
     def per_day(group: list[str], column: int) -> list[int]:
         return [sum((by[(d, n)][column] or 0) for n in group if (d, n) in by) for d in flow_range]
 
-    groups = [([n], n, colors[n]) for n in top] + ([(rest, f"{len(rest)} other cohorts", OTHER)] if rest else [])
+    groups = [([n], n if pushed[n] else f"{n} (not pushed)", flow_colors[n]) for n in top] + \
+        ([(rest, f"{len(rest)} other cohorts", OTHER)] if rest else [])
     up = [Series(f"{label} entered", color, per_day(group, 3)) for group, label, color in groups]
     down = [Series(f"{label} left", color, per_day(group, 4), opacity=0.5) for group, label, color in groups]
     entered, exited = sum(sum(s.values) for s in up), sum(sum(s.values) for s in down)
@@ -139,12 +141,12 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
         legend_items=[(label, color) for _, label, color in groups],
         up_title="▲ entered above zero", down_title="  ▼ left below, lighter",
         category_tips=[f"{d:%Y-%m-%d}" for d in flow_range], height=160 if len(flow_range) < 4 else 220,
-        title="People entering and leaving the pushed cohorts per day",
+        title="People entering and leaving each cohort per day",
         desc=f"Entries above the line and exits below, per as_of day, stacked by cohort, {flow_range[0]} to "
              f"{flow_range[-1]}: {entered:,} entries and {exited:,} exits.")
     since = f" after the first build ({first_build:%b %d})" if first_build else ""
     html += figure("cohort-flow", flow,
-                   f"People who entered a pushed cohort (above the line) and left it (below, lighter) per as_of "
+                   f"People who entered a cohort (above the line) and left it (below, lighter) per as_of "
                    f"day{since}, as <code>cohort_membership_history</code> recorded them"
                    + (f"; the {len(top)} cohorts that moved most in colour, the rest grey" if rest else "")
                    + ". These are the warehouse's changes; what Amplitude accepted is in section 3.",
@@ -180,6 +182,7 @@ def render_changes(data: q.PropertyChanges | q.Missing, environments, opts: Opti
     exits = {(r[0], r[1]): r[3] for r in data.rows}
     weights = {p: sum(entries.get((d, p), 0) + exits.get((d, p), 0) for d in days) for p in props}
     top, rest = top_and_other(weights)
+    flow_colors = svg.color_cycle(top)
     colors = svg.color_cycle(top)
     groups = [([p], labels[p][0], colors[p]) for p in top] + \
         ([(rest, f"{len(rest)} other flags", OTHER)] if rest else [])
