@@ -108,7 +108,7 @@ def test_every_section_has_its_chart_and_caption(report, demo_warehouse):
     # the demo builds once: marts.cohort_sizes_daily holds one day, which the history names instead of a chart
     (day,) = fetch(demo_warehouse, "select distinct day from marts.cohort_sizes_daily")[0]
     history = re.search(r'<p class="nodata" data-nodata="cohort-history">.*?</p>', html, re.S).group(0)
-    assert f"one day is recorded so far (<strong>{day:%b %d, %Y}</strong>" in history
+    assert f"one day is recorded so far (<strong>{day:%b %-d, %Y}</strong>" in history
     assert "data-nodata" not in section(html, "audiences") + section(html, "funnels")
 
 

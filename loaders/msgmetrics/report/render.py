@@ -78,7 +78,7 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
     recorded = sorted({r[0] for r in history.rows})
     if len(recorded) == 1:
         return note("cohort-history",
-                    f"Sizes over time: one day is recorded so far (<strong>{recorded[0]:%b %d, %Y}</strong>, the "
+                    f"Sizes over time: one day is recorded so far (<strong>{recorded[0]:%b %-d, %Y}</strong>, the "
                     f"sizes above). Every build records its <code>as_of</code> day in "
                     f"<code>{q.COHORT_SIZES_DAILY}</code>; the next days' builds draw the history here, and "
                     "<code>msgmetrics build --as-of D</code> for past days backfills it."), []
@@ -103,7 +103,7 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
                                                                        for d in days],
                               colors.get(n, svg.GREY), note=f"+{entered:,} / −{exited:,}" if history.has_flows else "",
                               muted=not pushed[n]))
-    span = f"{days[0]:%b %d} – {days[-1]:%b %d, %Y}"
+    span = f"{days[0]:%b %-d} – {days[-1]:%b %-d, %Y}"
     chart = svg.small_multiples(
         days, minis, kind="multiples", title=f"Cohort sizes per day, {span}",
         desc=f"Members per cohort per day from {days[0]} to {days[-1]}; latest: " + "; ".join(
@@ -121,12 +121,14 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
     if not weights:
         if history.has_flows:
             html += note("cohort-flow", "No one has entered or left a cohort since the first build "
-                                        f"({first_build:%b %d, %Y})." if first_build else
+                                        f"({first_build:%b %-d, %Y})." if first_build else
                          "No entries or exits recorded yet.")
         return html, charts
     flow_range = [d for d in days if d != first_build and (first_build is None or d > first_build)] or days
     top, rest = top_and_other(weights)
-    flow_colors = svg.color_cycle(top)
+    flow_colors = {n: colors[n] for n in top if n in colors}  # the colours of the panels above
+    spare = iter([c for c in svg.LONG_PALETTE if c not in flow_colors.values()])
+    flow_colors.update({n: next(spare) for n in top if n not in flow_colors})
 
     def per_day(group: list[str], column: int) -> list[int]:
         return [sum((by[(d, n)][column] or 0) for n in group if (d, n) in by) for d in flow_range]
@@ -144,7 +146,7 @@ def _render_history(history: q.CohortHistory | q.Missing) -> tuple[str, list[str
         title="People entering and leaving each cohort per day",
         desc=f"Entries above the line and exits below, per as_of day, stacked by cohort, {flow_range[0]} to "
              f"{flow_range[-1]}: {entered:,} entries and {exited:,} exits.")
-    since = f" after the first build ({first_build:%b %d})" if first_build else ""
+    since = f" after the first build ({first_build:%b %-d})" if first_build else ""
     html += figure("cohort-flow", flow,
                    f"People who entered a cohort (above the line) and left it (below, lighter) per as_of "
                    f"day{since}, as <code>cohort_membership_history</code> recorded them"
@@ -182,7 +184,6 @@ def render_changes(data: q.PropertyChanges | q.Missing, environments, opts: Opti
     exits = {(r[0], r[1]): r[3] for r in data.rows}
     weights = {p: sum(entries.get((d, p), 0) + exits.get((d, p), 0) for d in days) for p in props}
     top, rest = top_and_other(weights)
-    flow_colors = svg.color_cycle(top)
     colors = svg.color_cycle(top)
     groups = [([p], labels[p][0], colors[p]) for p in top] + \
         ([(rest, f"{len(rest)} other flags", OTHER)] if rest else [])
@@ -218,7 +219,7 @@ def render_changes(data: q.PropertyChanges | q.Missing, environments, opts: Opti
                   "other flags grey; every one is in the table" if rest else "") +
                   ". Dry runs are not in the ledger.", q.PROPERTY_LOG)
     html += table(["name", "kind", "Amplitude property", "entries", "exits", "net"], totals, numeric={3, 4, 5},
-                  caption=f"Totals, {days[0]:%b %d} – {days[-1]:%b %d, %Y}, environment {esc(data.environment)}")
+                  caption=f"Totals, {days[0]:%b %-d} – {days[-1]:%b %-d, %Y}, environment {esc(data.environment)}")
     return Body(html, ["cohort-changes"])
 
 
@@ -434,7 +435,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
              "does not move it.</p>")
     if not levels:
         html = intro + note("freshness", f"No data yet: nothing loaded or built: {LOAD_HINT}.")
-        html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
+        html += table(["measure", "column", "value", "age", "status"], rows, nowrap={0, 2, 3})
         return Body(html, [], "empty", overall)
     chart = svg.age_bars(bars, amber_hours=amber_h, red_hours=red_h, colors=LEVEL_COLORS, kind="ages",
                          title="Data freshness: the newest event and load, each source's last load, the cohorts' as_of",
@@ -445,7 +446,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
                           "(webhooks, App API, Data Warehouse Sync, orders) and the cohorts' <code>as_of</code> are "
                           "(log scale; dashed lines at the ageing and stale thresholds).",
                           [q.EVENTS, q.COHORT_MEMBERSHIP] + (["raw_*._loaded_at"] if raw else []))
-    html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
+    html += table(["measure", "column", "value", "age", "status"], rows, nowrap={0, 2, 3})
     return Body(html, ["freshness"], "ok", overall)
 
 
@@ -483,7 +484,7 @@ TABLE_RUNS = 10
 
 
 def _push_chart(pushes: list[q.Push], environment: str) -> str:
-    labels = [f"{p.started_at:%b %d %H:%M}" if p.started_at else p.run_id for p in pushes]
+    labels = [f"{p.started_at:%b %-d %H:%M}" if p.started_at else p.run_id for p in pushes]
     series = [Series("events accepted", BLUE, [p.events_accepted for p in pushes]),
               Series("$set accepted (entries)", GREEN, [p.sets_accepted for p in pushes]),
               Series("$unset accepted (exits)", ORANGE, [p.unsets_accepted for p in pushes]),
@@ -515,7 +516,7 @@ def render_runs(data, pushes, opts: Options) -> Body:
         start, end = r.get("started_at"), r.get("finished_at")
         duration = (end - start).total_seconds() if start and end else 0
         lo, bu, pu = _run_summary(r, data.environment, accepted)
-        when = f"{start:%b %d %H:%M}" if start else "?"
+        when = f"{start:%b %-d %H:%M}" if start else "?"
         status = r.get("status") or "unknown"
         cols.append({"status": status, "command": r.get("command") or "?", "duration_s": duration,
                      "label": f"{r.get('command') or '?'} · {when}", "when": when,
@@ -566,7 +567,7 @@ def render_volume(data, opts: Options) -> Body:
     sends = Series("sends", BLUE, [by[d][1] if d in by else 0 for d in days], area=True)
     deliveries = Series("deliveries", ORANGE, [by[d][2] if d in by else 0 for d in days], dash="5 4")
     clicks = Series("unique human clicks", VERMILLION, [by[d][3] if d in by else 0 for d in days])
-    span = f"{days[0]:%b %d} – {days[-1]:%b %d, %Y}"
+    span = f"{days[0]:%b %-d} – {days[-1]:%b %-d, %Y}"
     volume = svg.line_chart(days, [sends, deliveries], kind="line", y_title="messages per day",
                             title="Sends and deliveries per day",
                             desc=f"Sends and deliveries per day, all channels, {span}; "

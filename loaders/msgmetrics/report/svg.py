@@ -288,6 +288,9 @@ def vbar_stacked(categories: Sequence[str], up: Sequence[Series], down: Sequence
         up_grid, down_grid = [0, .25, .5, .75, 1], []
     else:
         up_grid = ticks(max(up_tot, default=0) or 1)
+        if down and max(down_tot, default=0) > 2 * up_grid[-1]:
+            # far more below than above: above zero keeps a third of the height too
+            up_grid = ticks(max(max(up_tot, default=0), max(down_tot) / 2), 2)
         up_max = up_grid[-1]
         down_grid = []
         if down and max(down_tot, default=0) > 0:
@@ -551,7 +554,7 @@ def small_multiples(days: Sequence[date], minis: Sequence[Mini], *, title: str, 
         present = [(i, v) for i, v in enumerate(m.values) if v is not None]
         latest = present[-1][1] if present else None
         out.append(_text(x0 + 8, y0 + 40, "–" if latest is None else fmt_int(latest), size=18, weight="700",
-                         fill=m.color if not m.muted else MUTED))
+                         fill=MUTED if m.muted else TEXT))
         if m.note:
             out.append(_text(x0 + cell_w - 8, y0 + 40, m.note, anchor="end", size=11, fill=MUTED))
         plot_x, plot_w = x0 + 8, cell_w - 16
