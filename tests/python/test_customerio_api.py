@@ -298,7 +298,7 @@ def quirks_warehouse(tmp_path_factory) -> Path:
         warehouse, result = _load(tmp, fake, since=T0, until=T0 + 5 * DAY_S)
         wire = fake.requests
     assert result.stats.quarantined == 2 and [r.status for r in wire].count(200) == len(wire)
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-05T00:00:00Z")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-03T00:00:00Z")  # a day after the data: fresh
     return warehouse.path
 
 
@@ -380,7 +380,7 @@ def test_a_fact_reported_by_webhooks_and_the_api_counts_once(quirks_warehouse, t
         '"email":null,"cio_id":"3000001"},"recipient":"+14155550100","href":"https://x.test","link_id":1}}\n'
         % (T0 + DAY_S + 600))
     run_cli(warehouse, "load", "webhooks", str(hook))
-    run_cli(warehouse, "build", "--as-of", "2026-10-05T00:00:00Z")
+    run_cli(warehouse, "build", "--as-of", "2026-10-03T00:00:00Z")  # a day after the data: fresh
     assert query(warehouse, """
         select event_id, event_source from marts.fct_message_events
         where delivery_id = 'd-000001' and metric = 'clicked'""") == [("01HW0000000000000000000001", "webhook")]
