@@ -435,7 +435,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
              "does not move it.</p>")
     if not levels:
         html = intro + note("freshness", f"No data yet: nothing loaded or built: {LOAD_HINT}.")
-        html += table(["measure", "column", "value", "age", "status"], rows, nowrap={0, 2, 3})
+        html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
         return Body(html, [], "empty", overall)
     chart = svg.age_bars(bars, amber_hours=amber_h, red_hours=red_h, colors=LEVEL_COLORS, kind="ages",
                          title="Data freshness: the newest event and load, each source's last load, the cohorts' as_of",
@@ -446,7 +446,7 @@ def render_freshness(data: q.Freshness, opts: Options) -> Body:
                           "(webhooks, App API, Data Warehouse Sync, orders) and the cohorts' <code>as_of</code> are "
                           "(log scale; dashed lines at the ageing and stale thresholds).",
                           [q.EVENTS, q.COHORT_MEMBERSHIP] + (["raw_*._loaded_at"] if raw else []))
-    html += table(["measure", "column", "value", "age", "status"], rows, nowrap={0, 2, 3})
+    html += table(["measure", "column", "value", "age", "status"], rows, nowrap={2, 3})
     return Body(html, ["freshness"], "ok", overall)
 
 
