@@ -659,9 +659,13 @@ def docs(warehouse) -> None:
 @main.command()
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write (default: report.html beside the warehouse).")
+@click.option("--env", "env", default=None, metavar="NAME",
+              help="Amplitude environment whose pushes the report shows (default: the one `push` would use: "
+                   "$MSGMETRICS_ENVIRONMENT, else the config's default_environment, else `default`).")
 @click.pass_obj
-def report(warehouse, out_file: str | None) -> None:
-    """Write one self-contained HTML report: cohorts, funnels, machine opens, freshness, runs.
+def report(warehouse, out_file: str | None, env: str | None) -> None:
+    """Write one self-contained HTML report: cohorts, audiences, funnels by channel and intent,
+    machine opens, identity coverage, sources and freshness, runs and pushes.
 
     Opens the warehouse read-only and takes no writer lock; DuckDB still refuses a read-only
     open while a load, build or push holds the file, so run it when they have finished.
@@ -669,7 +673,7 @@ def report(warehouse, out_file: str | None) -> None:
     from .report import build_report
 
     out = Path(out_file) if out_file else warehouse.path.parent / "report.html"
-    written = build_report(warehouse.path, out)
+    written = build_report(warehouse.path, out, environment=env)
     click.echo(f"report written to {written} (one HTML file; opens offline in any browser)")
 
 

@@ -17,7 +17,10 @@ import yaml
 from .amplitude import AmplitudeConfigError
 from .amplitude.client import EVENTS_PATH
 from .environments import resolve
+from .intent_gaps import WIDENS, MessageWithoutIntent, intent_uses, messages_read_by
 from .settings import PROJECT_DIR, Warehouse
+from .source_freshness import (EVENT_SOURCE_COMMANDS, EVENT_SOURCE_LABELS, event_source_times, raw_source_loads,
+                               utc_naive)
 from .warehouse_sql import table_exists
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -100,6 +103,7 @@ def check_warehouse(warehouse: Warehouse, min_coverage: float, max_lag_hours: fl
         checks.append(_check_cohorts(con))
         checks.append(_check_freshness(con, now, max_lag_hours))
         checks.append(_check_incentive_overlaps(con))
+        checks.append(_check_message_intents(con))
     finally:
         con.close()
     return checks
@@ -196,17 +200,102 @@ def _check_incentive_overlaps(con) -> Check:
     return Check(name, OK, detail)
 
 
+def _hours(delta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:,.1f} h ago" if hours >= 0 else f"{-hours:,.1f} h in the future"
+
+
 def _check_freshness(con, now: datetime, max_lag_hours: float) -> Check:
-    newest_event, newest_load = con.execute(
-        "select max(occurred_at), max(loaded_at) from marts.fct_message_events").fetchone()
-    if newest_event is None:
-        return Check("Data freshness", FAIL, "no events in the warehouse", "load webhook files and build")
-    lag_hours = (now - newest_event).total_seconds() / 3600
-    detail = f"newest event {newest_event:%Y-%m-%d %H:%M} UTC ({lag_hours:,.1f} h ago), last load {newest_load:%Y-%m-%d %H:%M}"
+    """The newest event against the refresh cadence, from whichever sources feed the warehouse
+    (webhooks, App API, Data Warehouse Sync); ⚠ when one source stopped while another goes on."""
+    times = event_source_times(con)
+    loads = raw_source_loads(con)
+    event_loads = [ld for ld in loads if ld.source.event_source]
+    if not times:
+        fed = ", ".join(ld.source.label for ld in event_loads)
+        return Check("Data freshness", FAIL,
+                     "no events in the warehouse" + (f" (loaded but not built: {fed})" if fed else ""),
+                     "run msgmetrics build" if fed else
+                     "load Customer.io data (msgmetrics load webhooks PATH, load api or load dw-sync PATH), then build")
+    newest = max((t for t in times if t.newest_event), key=lambda t: t.newest_event, default=None)
+    if newest is None:
+        return Check("Data freshness", FAIL, "events without a time in marts.fct_message_events", "rebuild: msgmetrics build")
+    lag_hours = (now - newest.newest_event).total_seconds() / 3600
+    dated = [t for t in times if t.newest_event]
+    label = lambda t: EVENT_SOURCE_LABELS.get(t.event_source, t.event_source)  # noqa: E731
+    if len(dated) == 1:
+        sources = f"from {label(newest)} ({newest.events:,} events)"
+    else:
+        sources = "from " + ", ".join(f"{label(t)} ({t.events:,} events, newest {t.newest_event:%Y-%m-%d %H:%M})"
+                                      for t in dated)
+    arrived = ", ".join(f"{ld.source.label} {ld.newest_loaded_at:%Y-%m-%d %H:%M}"
+                        for ld in loads if ld.newest_loaded_at)
+    head = f"newest event {newest.newest_event:%Y-%m-%d %H:%M} UTC ({lag_hours:,.1f} h ago) {sources}"
+    tail = f"; data last arrived: {arrived}" if arrived else ""
+    detail = head + tail
     if lag_hours > max_lag_hours:
-        return Check("Data freshness", FAIL, detail + f": older than the {max_lag_hours:g} h refresh cadence",
-                     "stale suppression cohorts waste spend: load the latest webhooks, build, then push")
+        commands = [EVENT_SOURCE_COMMANDS[t.event_source] for t in times if t.event_source in EVENT_SOURCE_COMMANDS]
+        return Check("Data freshness", FAIL, head + f", older than the {max_lag_hours:g} h refresh cadence" + tail,
+                     f"stale suppression cohorts waste spend: load the latest data ({'; '.join(commands)}), "
+                     "build, then push")
+    stopped = [ld for ld in loads if ld.newest_loaded_at is not None and ld.source.key != "api_names"
+               and (now - ld.newest_loaded_at).total_seconds() / 3600 > max_lag_hours]
+    if stopped:
+        which = ", ".join(f"{ld.source.label} (last {_hours(now - ld.newest_loaded_at)})" for ld in stopped)
+        return Check("Data freshness", WARN, detail + f"; no new data for over {max_lag_hours:g} h from: {which}",
+                     "check that those loads (and the webhook receiver) still run: "
+                     + "; ".join(dict.fromkeys(ld.source.load_command for ld in stopped)))
     return Check("Data freshness", OK, detail)
+
+
+INTENTS_CHECK = "Messages without intent"
+
+
+def _check_message_intents(con) -> Check:
+    """Messages nothing gives an intent are invisible to intent filters. ✘ when that can flag
+    someone who should not be (an intent filter that leaves people out), ⚠ when it only makes
+    cohorts miss people; only messages on the filter's channels inside its window count."""
+    needed = ("dim_cohorts", "dim_audiences", "rpt_messages_without_intent")
+    if not all(table_exists(con, "marts", t) for t in needed):
+        return Check(INTENTS_CHECK, WARN, "the intent marts are not built", "run msgmetrics build")
+    uses = intent_uses(
+        con.execute("select cohort_name, shape, parameters, is_pushed from marts.dim_cohorts").fetchall(),
+        con.execute("select audience_name, cohort_name, suppressed_by_cohorts, is_pushed "
+                    "from marts.dim_audiences").fetchall())
+    messages = [MessageWithoutIntent(channel, int(deliveries or 0), last_seen, label) for channel, deliveries, last_seen, label in
+                con.execute("""
+                    select channel, deliveries, last_seen_at,
+                           parent_type || ' ' || parent_id
+                           || coalesce(' action ' || action_id, '') || coalesce(' variant ' || content_id, '')
+                           || coalesce(' "' || coalesce(message_name, parent_name) || '"', '')
+                    from marts.rpt_messages_without_intent order by deliveries desc nulls last, 4""").fetchall()]
+    total = (f"{len(messages):,} messages without intent ({sum(m.deliveries for m in messages):,} deliveries)"
+             if messages else "every message has an intent")
+    if not uses:
+        return Check(INTENTS_CHECK, OK, f"no pushed cohort or audience filters by intent; {total}")
+    as_of = utc_naive(con.execute("select max(as_of) from marts.cohort_membership").fetchone()[0])
+    hits = [(use, messages_read_by(use, messages, as_of)) for use in uses]
+    hits = [(use, read) for use, read in hits if read]
+    targets = sorted({u.target for u in uses})
+    if not hits:
+        scope = f"{len(targets)} pushed cohorts and audiences filter by intent"
+        if not messages:
+            return Check(INTENTS_CHECK, OK, f"{total} ({scope})")
+        return Check(INTENTS_CHECK, OK, f"{total}, none on the channels and in the windows they read ({scope})")
+    read = {m.label: m for _, ms in hits for m in ms}
+    top = ", ".join(m.label for m in sorted(read.values(), key=lambda m: -m.deliveries)[:3])
+    fix = ("give them an intent: a row in seeds/message_intents.csv (parent_type, parent_id, action_id, intent) or "
+           "a name pattern in seeds/message_intent_patterns.csv, then msgmetrics build; "
+           "the list is marts.rpt_messages_without_intent")
+    widening = [u for u, _ in hits if u.direction == WIDENS]
+    seen = f"{len(read):,} messages without intent ({sum(m.deliveries for m in read.values()):,} deliveries; {top})"
+    if widening:
+        names = "; ".join(dict.fromkeys(u.describe() for u in widening))
+        return Check(INTENTS_CHECK, FAIL,
+                     f"{seen} are not seen by intent filters that leave people out, so people who should be left "
+                     f"out would be flagged: {names}", fix)
+    names = "; ".join(dict.fromkeys(u.describe() for u, _ in hits))
+    return Check(INTENTS_CHECK, WARN, f"{seen} are not counted by intent filters, so these miss people: {names}", fix)
 
 
 def run_checks(warehouse: Warehouse, min_coverage: float = 0.8, max_lag_hours: float = 24.0,

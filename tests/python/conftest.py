@@ -73,3 +73,19 @@ def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def single_source_demos(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """`msgmetrics demo --source api` and `--source dw-sync` (200 people, 30 days): warehouses fed
+    by the App API only or by Data Warehouse Sync only (plus App API names and orders), pushed to
+    the demo's local fake Amplitude. source -> (warehouse, manifest). Do not write to them: copy."""
+    import json
+
+    out = {}
+    for source in ("api", "dw-sync"):
+        root = tmp_path_factory.mktemp(f"demo_{source.replace('-', '_')}")
+        run_cli(root / "msgmetrics.duckdb", "demo", "--source", source, "--people", "200", "--days", "30",
+                "--out", str(root / "data"))
+        out[source] = (root / "msgmetrics.duckdb", json.loads((root / "data" / "manifest.json").read_text()))
+    return out

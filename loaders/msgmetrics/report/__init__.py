@@ -23,10 +23,13 @@ from pathlib import Path
 import duckdb
 
 from .. import __version__
+from ..environments import DEFAULT as DEFAULT_ENVIRONMENT
+from ..environments import EnvironmentConfigError, resolve
 from ..writer_lock import WarehouseBusy
 from . import queries, render
 
-__all__ = ["build_report", "collect", "DEFAULT_AMBER_AFTER", "DEFAULT_RED_AFTER", "WarehouseBusy"]
+__all__ = ["build_report", "collect", "default_environment", "DEFAULT_AMBER_AFTER", "DEFAULT_RED_AFTER",
+           "WarehouseBusy"]
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +53,37 @@ def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         raise RuntimeError(f"cannot open {path} as a DuckDB warehouse: {exc}") from exc
 
 
-def collect(con, *, runs_limit: int = 20, changes_days: int = 90) -> dict:
+def default_environment(environ=os.environ) -> str:
+    """The environment `msgmetrics push` would use: --env, else $MSGMETRICS_ENVIRONMENT, else the
+    config file's default_environment, else `default`. The report only filters the ledger by the
+    name, so it needs neither the file's secrets nor a valid file."""
+    try:
+        return resolve(None, environ).name
+    except EnvironmentConfigError as exc:
+        fallback = environ.get("MSGMETRICS_ENVIRONMENT") or DEFAULT_ENVIRONMENT
+        log.warning("report: %s; showing the ledger of environment '%s'", exc, fallback)
+        return fallback
+
+
+def collect(con, *, runs_limit: int = 20, changes_days: int = 90, environment: str = DEFAULT_ENVIRONMENT) -> dict:
     """Run every section's queries; a failing query is kept as its exception, not raised."""
     jobs = {
         "cohort_sizes": lambda: queries.cohort_sizes(con),
         "cohort_history": lambda: queries.cohort_history(con),
-        "property_changes": lambda: queries.property_changes(con, changes_days),
+        "audiences": lambda: queries.audiences(con),
+        "property_changes": lambda: queries.property_changes(con, changes_days, environment),
+        "ledger_environments": lambda: queries.ledger_environments(con),
         "funnel_channel": lambda: queries.funnel(con, "channel"),
+        "funnel_intent": lambda: queries.funnel(con, "intent"),
+        "funnel_matrix": lambda: queries.funnel_matrix(con),
         "funnel_parent_type": lambda: queries.funnel(con, "parent_type"),
+        "messages_without_intent": lambda: queries.messages_without_intent(con),
         "machine_vs_human": lambda: queries.machine_vs_human(con),
         "identity_coverage": lambda: queries.identity_coverage(con),
+        "sources": lambda: queries.sources(con),
         "freshness": lambda: queries.freshness(con),
-        "runs": lambda: queries.runs(con, runs_limit),
+        "runs": lambda: queries.runs(con, runs_limit, environment),
+        "pushes": lambda: queries.pushes(con, environment, runs_limit),
         "daily_volume": lambda: queries.daily_volume(con),
     }
     data = {}
@@ -76,11 +98,13 @@ def collect(con, *, runs_limit: int = 20, changes_days: int = 90) -> dict:
 
 def build_report(warehouse_path: Path, out_file: Path, *, now: datetime | None = None,
                  amber_after: timedelta = DEFAULT_AMBER_AFTER, red_after: timedelta = DEFAULT_RED_AFTER,
-                 runs_limit: int = 20) -> Path:
+                 runs_limit: int = 20, environment: str | None = None) -> Path:
     """Write the HTML report for the DuckDB file at ``warehouse_path`` to ``out_file``; return its path.
 
     ``now`` (UTC; default the current time) is what freshness ages are measured against;
-    ``amber_after`` / ``red_after`` are the freshness thresholds (default 24 h and 72 h).
+    ``amber_after`` / ``red_after`` are the freshness thresholds (default 24 h and 72 h);
+    ``environment`` is the Amplitude environment whose ledger the push charts show (default: the
+    one `msgmetrics push` would use, see ``default_environment``).
     """
     warehouse_path = Path(warehouse_path).expanduser().resolve()
     out_file = Path(out_file).expanduser()
@@ -90,13 +114,15 @@ def build_report(warehouse_path: Path, out_file: Path, *, now: datetime | None =
     if red_after < amber_after:
         raise ValueError(f"red_after ({red_after}) must not be shorter than amber_after ({amber_after})")
 
+    environment = environment or default_environment()
     con = _connect_read_only(warehouse_path)
     try:
-        data = collect(con, runs_limit=runs_limit)
+        data = collect(con, runs_limit=runs_limit, environment=environment)
     finally:
         con.close()  # a read-only connection blocks writers too: hold it only while querying
 
-    opts = render.Options(now=now, amber_after=amber_after, red_after=red_after, runs_limit=runs_limit)
+    opts = render.Options(now=now, amber_after=amber_after, red_after=red_after, runs_limit=runs_limit,
+                          environment=environment)
     html = render.page(str(warehouse_path), data, opts, __version__)
 
     out_file.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,11 @@ BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW, GREY = (
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#7f7f7f",
 )
 PALETTE = (BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW, GREY)
+# More than eight series: Paul Tol's "muted" scheme after Okabe-Ito (also told apart with the
+# common colour-vision deficiencies), so no two of up to 17 series share a colour.
+LONG_PALETTE = (BLUE, ORANGE, GREEN, PURPLE, SKY, VERMILLION, YELLOW,
+                "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+                GREY)
 
 _ids = itertools.count(1)
 
@@ -130,17 +135,20 @@ def _rect(x, y, w, h, color, tip: str, extra: str = "") -> str:
             f'fill="{color}"{extra}><title>{esc(tip)}</title></rect>')
 
 
-def legend(items: Sequence[tuple[str, str]], x: float, y: float, max_width: float = WIDTH - 20,
-           shape: str = "rect") -> tuple[str, float]:
-    """Swatches and names in rows; returns (svg, height used)."""
+def legend(items: Sequence[tuple[str, str] | tuple[str, str, str | None]], x: float, y: float,
+           max_width: float = WIDTH - 20, shape: str = "rect") -> tuple[str, float]:
+    """Swatches and names in rows (an item may carry a line dash pattern); returns (svg, height used)."""
     parts, cx, cy = [], x, y
-    for name, color in items:
+    for item in items:
+        name, color = item[0], item[1]
+        dash = item[2] if len(item) > 2 else None
         w = 18 + text_width(name) + 18
         if cx + w > x + max_width and cx > x:
             cx, cy = x, cy + 20
         if shape == "line":
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
             parts.append(f'<line x1="{cx:.1f}" y1="{cy + 6:.1f}" x2="{cx + 14:.1f}" y2="{cy + 6:.1f}" '
-                         f'stroke="{color}" stroke-width="3"/>')
+                         f'stroke="{color}" stroke-width="3"{dashed}/>')
         else:
             parts.append(f'<rect x="{cx:.1f}" y="{cy:.1f}" width="12" height="12" rx="2" fill="{color}"/>')
         parts.append(_text(cx + 18, cy + 10, name, fill=TEXT))
@@ -280,6 +288,9 @@ def vbar_stacked(categories: Sequence[str], up: Sequence[Series], down: Sequence
         up_grid, down_grid = [0, .25, .5, .75, 1], []
     else:
         up_grid = ticks(max(up_tot, default=0) or 1)
+        if down and max(down_tot, default=0) > 2 * up_grid[-1]:
+            # far more below than above: above zero keeps a third of the height too
+            up_grid = ticks(max(max(up_tot, default=0), max(down_tot) / 2), 2)
         up_max = up_grid[-1]
         down_grid = []
         if down and max(down_tot, default=0) > 0:
@@ -352,7 +363,7 @@ def line_chart(days: Sequence[date], series: Sequence[Series], *, title: str, de
                height: float = 260, kind: str = "line", value_fmt: Callable[[float], str] = fmt_int) -> str:
     """Lines over consecutive days (missing values are drawn as gaps), with a point per day."""
     n = len(days)
-    leg, leg_h = legend([(s.name, s.color) for s in series], 10, 8, shape="line")
+    leg, leg_h = legend([(s.name, s.color, s.dash) for s in series], 10, 8, shape="line")
     top = 8 + leg_h + 16
     plot_x, plot_w = 64, WIDTH - 64 - 24
     values = [v for s in series for v in s.values if v is not None]
@@ -511,5 +522,151 @@ def run_columns(runs: Sequence[dict], *, colors: dict[str, str], title: str, des
     return "".join(out)
 
 
-def color_cycle(names: Iterable[str], palette: Sequence[str] = PALETTE) -> dict[str, str]:
+# ---------------------------------------------------------------- small multiples: one mini chart per series
+@dataclass
+class Mini:
+    name: str
+    values: list[float | None]  # one per day (None: nothing recorded that day)
+    color: str
+    note: str = ""  # under the name, e.g. "+12 / −3"
+    muted: bool = False  # drawn dashed and grey-labelled (e.g. a building block that is not pushed)
+
+
+def small_multiples(days: Sequence[date], minis: Sequence[Mini], *, title: str, desc: str, columns: int = 4,
+                    kind: str = "multiples") -> str:
+    """A grid of small line charts over the same days, each on its own scale (from zero), with the
+    latest value written large: many series stay readable where one shared chart would tangle."""
+    n = len(days)
+    gap, cell_h = 12, 118
+    cell_w = (WIDTH - gap * (columns - 1) - 2) / columns
+    rows = math.ceil(len(minis) / columns)
+    height = rows * (cell_h + gap) - gap + 22
+    head, tail = _open(height, title, desc, kind)
+    out = [head]
+    for k, m in enumerate(minis):
+        x0 = 1 + (k % columns) * (cell_w + gap)
+        y0 = (k // columns) * (cell_h + gap) + 1
+        out.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{cell_w:.1f}" height="{cell_h}" rx="6" fill="#fbfcfd" '
+                   f'stroke="{GRID}"/>')
+        name = m.name if text_width(m.name, 12) < cell_w - 16 else m.name[:int((cell_w - 24) / 7.4)] + "…"
+        out.append(_text(x0 + 8, y0 + 17, name, size=12, weight="600", fill=MUTED if m.muted else TEXT,
+                         extra=f' data-mini="{esc(m.name)}"'))
+        present = [(i, v) for i, v in enumerate(m.values) if v is not None]
+        latest = present[-1][1] if present else None
+        out.append(_text(x0 + 8, y0 + 40, "–" if latest is None else fmt_int(latest), size=18, weight="700",
+                         fill=MUTED if m.muted else TEXT))
+        if m.note:
+            out.append(_text(x0 + cell_w - 8, y0 + 40, m.note, anchor="end", size=11, fill=MUTED))
+        plot_x, plot_w = x0 + 8, cell_w - 16
+        plot_top, plot_h = y0 + 50, cell_h - 50 - 20
+        top_v = max((v for _, v in present), default=0) or 1
+
+        def pt(i, v):
+            px = plot_x + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+            return px, plot_top + plot_h - plot_h * v / top_v
+
+        base = plot_top + plot_h
+        out.append(f'<line x1="{plot_x:.1f}" y1="{base:.1f}" x2="{plot_x + plot_w:.1f}" y2="{base:.1f}" '
+                   f'stroke="{GRID}"/>')
+        segments, current = [], []
+        for i, v in enumerate(m.values):
+            if v is None:
+                if current:
+                    segments.append(current)
+                current = []
+            else:
+                current.append(pt(i, v))
+        if current:
+            segments.append(current)
+        dash = ' stroke-dasharray="5 3"' if m.muted else ""
+        for seg in segments:
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
+            if len(seg) > 1:
+                out.append(f'<polygon points="{seg[0][0]:.1f},{base:.1f} {pts} {seg[-1][0]:.1f},{base:.1f}" '
+                           f'fill="{m.color}" fill-opacity="0.12" stroke="none"/>')
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{m.color}" stroke-width="2" '
+                       f'stroke-linejoin="round"{dash}><title>{esc(m.name)}</title></polyline>')
+        for i, v in present:
+            x, y = pt(i, v)
+            r = 2.5 if n <= 45 or i == present[-1][0] else 0
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r or 1.5}" fill="{m.color}" '
+                       f'fill-opacity="{1 if r else 0}"><title>{esc(day_label(days[i]))} – {esc(m.name)}: '
+                       f'{esc(fmt_int(v))}</title></circle>')
+        out.append(_text(plot_x, base + 14, day_label(days[0]), size=10, fill=MUTED))
+        if n > 1:
+            out.append(_text(plot_x + plot_w, base + 14, day_label(days[-1]), anchor="end", size=10, fill=MUTED))
+    out.append(_text(2, height - 4, "Each panel has its own scale, from zero.", size=11, fill=MUTED))
+    out.append(tail)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- heatmap: rows x columns, one panel per measure
+def _mix(color: str, share: float) -> str:
+    """``share`` of the way from near-white to ``color``."""
+    base = (0xF4, 0xF7, 0xFA)
+    rgb = [int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]
+    return "#" + "".join(f"{round(b + (c - b) * share):02x}" for b, c in zip(base, rgb))
+
+
+@dataclass
+class Panel:
+    title: str
+    values: dict[tuple[str, str], float | None]  # (row, column) -> value (None: no data)
+    labels: dict[tuple[str, str], str]  # (row, column) -> text in the cell
+    tips: dict[tuple[str, str], str]  # (row, column) -> tooltip
+    color: str = BLUE
+    legend_fmt: Callable[[float], str] = fmt_pct
+
+
+def heatmap(rows: Sequence[str], cols: Sequence[str], panels: Sequence[Panel], *, title: str, desc: str,
+            kind: str = "heatmap", empty_text: str = "–") -> str:
+    """One grid per panel, stacked: a cell per (row, column), shaded by its value relative to the
+    panel's largest, with its value written in it; empty cells are grey and say so."""
+    label_w = max(text_width(r, 13) for r in rows) + 20
+    cell_h = 34
+    cell_w = min(120.0, (WIDTH - label_w - 16) / max(len(cols), 1))
+    head_h = 22
+    panel_h = 24 + head_h + len(rows) * cell_h + 18
+    height = panel_h * len(panels) + 6
+    open_, tail = _open(height, title, desc, kind)
+    out = [open_]
+    for p_i, panel in enumerate(panels):
+        top = p_i * panel_h + 6
+        present = [v for v in panel.values.values() if v is not None]
+        top_value = max(present, default=0) or 1
+        out.append(_text(10, top + 14, panel.title, size=13, weight="600"))
+        out.append(_text(WIDTH - 10, top + 14, f"darkest = {panel.legend_fmt(top_value)}", anchor="end", size=11,
+                         fill=MUTED))
+        grid_top = top + 24
+        for c_i, col in enumerate(cols):
+            cx = label_w + c_i * cell_w + cell_w / 2
+            out.append(_text(cx, grid_top + 14, col, anchor="middle", size=11, fill=MUTED))
+        for r_i, row in enumerate(rows):
+            y = grid_top + head_h + r_i * cell_h
+            out.append(_text(label_w - 10, y + cell_h / 2 + 4, row, anchor="end", size=13))
+            for c_i, col in enumerate(cols):
+                x = label_w + c_i * cell_w
+                value = panel.values.get((row, col))
+                if value is None:
+                    out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, "#eceff2",
+                                     panel.tips.get((row, col), f"{row} – {col}: no deliveries")))
+                    out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, panel.labels.get((row, col), empty_text),
+                                     anchor="middle", size=11, fill=MUTED))
+                    continue
+                fill = _mix(panel.color, 0.12 + 0.88 * (value / top_value))
+                out.append(_rect(x + 1, y + 1, cell_w - 2, cell_h - 2, fill,
+                                 panel.tips.get((row, col), f"{row} – {col}: {panel.legend_fmt(value)}")))
+                label = panel.labels.get((row, col), panel.legend_fmt(value))
+                size = 12 if text_width(label, 12) < cell_w - 6 else 10
+                out.append(_text(x + cell_w / 2, y + cell_h / 2 + 4, label, anchor="middle", size=size,
+                                 fill=ink(fill), weight="600"))
+    out.append(tail)
+    return "".join(out)
+
+
+def color_cycle(names: Iterable[str], palette: Sequence[str] | None = None) -> dict[str, str]:
+    """A colour per name; the long palette once there are more names than the short one has colours."""
+    names = list(names)
+    if palette is None:
+        palette = PALETTE if len(names) <= len(PALETTE) else LONG_PALETTE
     return {name: color for name, color in zip(names, itertools.cycle(palette))}
