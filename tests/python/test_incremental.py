@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
-from conftest import run_cli
+from conftest import REPO, run_cli
+from msgmetrics.build import PROJECT_CODE, code_fingerprint
 from msgmetrics.generate import generate
 
 MARTS = {  # mart -> column left out of the comparison (a load or build time)
@@ -30,6 +32,11 @@ def _snapshot(warehouse) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _unit_tests_run(target) -> int:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return sum(r["unique_id"].startswith("unit_test.") for r in results)
+
+
 def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     data = tmp_path / "data"
     manifest = generate(data, people=300, days=30, seed=5)
@@ -41,14 +48,20 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     as_of = manifest["end"]
 
+    target = tmp_path / "target"
+    dbt_env = {"DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(tmp_path / "logs")}
     run_cli(warehouse, "load", "webhooks", str(first))
     run_cli(warehouse, "load", "orders", str(data / "orders"))
     # as of the end of the data with only its first 70% loaded: the cohorts' freshness test would fail
-    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000")
+    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", env=dbt_env)
+    assert _unit_tests_run(target) > 20  # a new warehouse: the unit tests run
     run_cli(warehouse, "load", "webhooks", str(later))
-    run_cli(warehouse, "build", "--as-of", as_of)  # incremental
+    run_cli(warehouse, "build", "--as-of", as_of, env=dbt_env)  # incremental
+    assert _unit_tests_run(target) > 20  # other vars than the build before: they run again
     incremental = _snapshot(warehouse)
-    run_cli(warehouse, "build", "--as-of", as_of, "--full-refresh")
+    skipped = run_cli(warehouse, "build", "--as-of", as_of, "--full-refresh", env=dbt_env)
+    # same code, dbt and vars as the build before, whose unit tests passed: not run again
+    assert _unit_tests_run(target) == 0 and "unit tests skipped" in skipped.stderr
     full = _snapshot(warehouse)
 
     import duckdb
@@ -63,3 +76,19 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     for table in MARTS:
         assert len(incremental[table]) == len(full[table]) > 0, table
         assert incremental[table] == full[table], table
+
+
+def test_code_fingerprint_follows_the_project_code_and_the_vars(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for top in PROJECT_CODE:
+        (shutil.copy if (REPO / top).is_file() else shutil.copytree)(REPO / top, project / top)
+    before = code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert before == code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert before != code_fingerprint({"as_of": "2026-11-02T00:00:00Z"}, project_dir=project)
+    model = project / "models" / "marts" / "messaging" / "fct_message_metrics_daily.sql"
+    model.write_text(model.read_text() + "\n-- a comment changes the code\n")
+    changed = code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert changed != before
+    (project / "README.md").write_text("not what unit tests run")
+    assert code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project) == changed

@@ -4,9 +4,9 @@
 -- purchases from fct_purchases, each with its channel and the intent of its message
 -- (dim_message_intents).
 -- count_key is what "N of them" counts: the delivery for deliveries, else the event or
--- purchase. A view: as_of and the intents are applied when int_cohorts__members (a table)
--- reads it, so a new as_of or a changed intent mapping needs no rebuild of stored rows.
-{{ config(materialized='view') }}
+-- purchase. A table rebuilt every build (as_of and the current intents apply to every row):
+-- computed once, then read by every cohort of int_cohorts__members and by the tests.
+{{ config(materialized='table') }}
 
 with
 

@@ -13,15 +13,15 @@
     post_hook="delete from {{ this }} where event_count = 0"
 ) }}
 
-with
-
-events as (
-
+-- (int_messaging__events_unioned is read in each CTE, not through one shared CTE that DuckDB
+-- would materialize whole.)
+{%- set events %}
     select person_key, cio_id, customer_id, email, occurred_at, loaded_at
     from {{ ref('int_messaging__events_unioned') }}
     where person_key is not null
+{%- endset %}
 
-),
+with
 
 {% if is_incremental() %}
 previous as (
@@ -33,14 +33,14 @@ previous as (
 current_counts as (
 
     select person_key, count(*) as event_count
-    from events
+    from ({{ events }}) as events
     group by person_key
 
 ),
 
 touched as (
 
-    select person_key from events
+    select person_key from ({{ events }}) as events
     where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
 
     union
@@ -57,7 +57,7 @@ touched as (
 selected as (
 
     select events.*
-    from events
+    from ({{ events }}) as events
     inner join touched on touched.person_key = events.person_key
 
 ),
@@ -74,7 +74,7 @@ vanished as (
 {% else %}
 selected as (
 
-    select * from events
+    {{ events }}
 
 ),
 {% endif %}
