@@ -40,27 +40,30 @@ class _Errors(click.Group):
     """Known errors become one clear line and exit 1, not a traceback."""
 
     def invoke(self, ctx):
-        from .amplitude import AmplitudeError
-        from .build import BuildFailed
-        from .writer_lock import WarehouseBusy
-        from dlt.pipeline.exceptions import PipelineStepFailed
-
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise  # click's own flow (--help, usage errors); Exit is a RuntimeError
-        except PipelineStepFailed as exc:
-            root = exc
-            while root.__cause__ is not None:
-                root = root.__cause__
-            from .sources.customerio_api.client import AppApiError
+        except Exception as exc:
+            # imported only now: the Amplitude client alone costs ~0.7 s at start-up
+            from .amplitude import AmplitudeError
+            from .build import BuildFailed
+            from .writer_lock import WarehouseBusy
+            from dlt.pipeline.exceptions import PipelineStepFailed
 
-            if isinstance(root, AppApiError):
-                _fail(str(root))  # says what to do; nothing of the failed load was written
-            _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
-                  "pending work is resumed, nothing is loaded twice.")
-        except (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError) as exc:
-            _fail(str(exc))
+            if isinstance(exc, PipelineStepFailed):
+                root = exc
+                while root.__cause__ is not None:
+                    root = root.__cause__
+                from .sources.customerio_api.client import AppApiError
+
+                if isinstance(root, AppApiError):
+                    _fail(str(root))  # says what to do; nothing of the failed load was written
+                _fail(f"loading failed at dlt step '{exc.step}': {root}. Fix the cause and run the load again: "
+                      "pending work is resumed, nothing is loaded twice.")
+            if isinstance(exc, (AmplitudeError, BuildFailed, WarehouseBusy, FileNotFoundError, RuntimeError)):
+                _fail(str(exc))
+            raise
 
 
 @click.group(cls=_Errors)
@@ -164,6 +167,9 @@ def _load_webhooks(warehouse, run, locations: list[str], reread: bool = False):
 
     result = load_webhooks(warehouse, locations, reread=reread)
     _record_load(run, "raw_customerio.webhook_events", result)
+    if result.note:
+        click.echo(f"webhooks: nothing to load: {result.note}")
+        return result
     s = result.stats
     click.echo(
         f"webhooks: {s.files_read} file(s) read, {s.files_skipped} unchanged skipped; "
@@ -448,16 +454,30 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
 
 # ---------------------------------------------------------------- run / demo
 @main.command("run")
-@click.option("--webhooks", "webhook_locations", multiple=True, required=True, help="Webhook JSONL file/folder/URL.")
+@click.option("--webhooks", "webhook_locations", multiple=True,
+              help="Webhook JSONL file/folder/URL (e.g. serve-webhooks' --out folder). Repeatable.")
+@click.option("--dw-sync", "dw_sync_locations", multiple=True,
+              help="Data Warehouse Sync Parquet folder/URL. Repeatable.")
+@click.option("--api", "pull_api", is_flag=True,
+              help="Pull the Customer.io App API (CUSTOMERIO_APP_API_KEY): deliveries since the last pull "
+                   "plus the re-read window, and the message names.")
 @click.option("--orders", "order_locations", multiple=True, help="Orders file/folder/URL.")
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (default now).")
 @click.option("--dry-run", is_flag=True, help="Do not send; write the payloads instead.")
 @_environment_options
 @click.pass_obj
 @_records_run("run")
-def run_cmd(warehouse, run, webhook_locations, order_locations, as_of, dry_run, env, allow_protected) -> None:
-    """Load + build + push in one go (the scheduled job)."""
-    _load_webhooks(warehouse, run, list(webhook_locations))
+def run_cmd(warehouse, run, webhook_locations, dw_sync_locations, pull_api, order_locations, as_of, dry_run,
+            env, allow_protected) -> None:
+    """Load + build + push in one go (the scheduled job): any mix of webhooks, DW Sync and App API."""
+    if not (webhook_locations or dw_sync_locations or pull_api):
+        raise click.UsageError("give at least one Customer.io source: --webhooks PATH, --dw-sync PATH|URL or --api")
+    if webhook_locations:
+        _load_webhooks(warehouse, run, list(webhook_locations))
+    if dw_sync_locations:
+        _load_dw_sync(warehouse, run, list(dw_sync_locations))
+    if pull_api:
+        _load_api(warehouse, run)
     if order_locations:
         _load_orders(warehouse, run, list(order_locations))
     _build(warehouse, run, as_of)

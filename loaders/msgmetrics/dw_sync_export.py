@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .sources.customerio_webhooks.helpers import parse_webhook_file
+from .sources.customerio_webhooks.event_reader import EventReader
 
 WORKSPACE_ID = "90210"
 SCHEMA_VERSION = 4
@@ -165,9 +165,12 @@ def write_dw_sync_export(data_dir: Path, out_dir: Path, workspace_id: str = WORK
         stale.unlink()
     loaded_at = datetime.now(timezone.utc).isoformat()
     parts = []
-    for batch, path in enumerate(webhook_files):
-        events, _ = parse_webhook_file(path, path.name, loaded_at)  # the lines the webhook loader keeps
-        parts.append(events.append_column("batch", pa.array([batch] * events.num_rows, pa.int64())))
+    with EventReader(loaded_at) as reader:  # the lines the webhook loader keeps: the first copy of each event
+        for batch, path in enumerate(webhook_files):
+            reader.scan([path], [path.name])
+            for events in reader.events():
+                parts.append(pa.Table.from_batches([events]).append_column(
+                    "batch", pa.array([batch] * events.num_rows, pa.int64())))
     con = duckdb.connect()
     try:
         con.execute("set enable_progress_bar = false")

@@ -10,7 +10,7 @@ import duckdb
 from .settings import RAW_API_DATASET, RAW_DW_SYNC_DATASET, RAW_ORDERS_DATASET, RAW_WEBHOOKS_DATASET, Warehouse
 from .sources.customerio_webhooks import WebhookReadStats, customerio_webhooks
 from .sources.customerio_webhooks.settings import DEFAULT_FILE_GLOB as WEBHOOK_GLOB
-from .sources.files import list_input_files
+from .sources.files import StillBeingWritten, list_input_files
 from .sources.orders import DEFAULT_FILE_GLOB as ORDERS_GLOB
 from .sources.orders import OrderReadStats, shop_orders
 from .warehouse_sql import table_exists
@@ -23,17 +23,27 @@ class LoadResult:
     rows_before: int
     rows_after: int
     stats: object
+    note: str | None = None  # why nothing was read, when that is not an error
 
     @property
     def rows_added(self) -> int:
         return self.rows_after - self.rows_before
 
 
+# DuckDB's default memory limit is 80 % of RAM and it caches what it writes up to it:
+# a 10M-event load peaked at 2.8 GB in the load step, 1.4 GB with this (same time).
+DESTINATION_MEMORY_LIMIT = "1GB"
+
+
 def _pipeline(warehouse: Warehouse, name: str, dataset: str) -> dlt.Pipeline:
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
     warehouse.ensure_parent()
+    credentials = DuckDbCredentials(str(warehouse.path))
+    credentials.global_config = {"memory_limit": DESTINATION_MEMORY_LIMIT}
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(str(warehouse.path)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=dataset,
         pipelines_dir=str(warehouse.pipelines_dir),
     )
@@ -59,9 +69,16 @@ def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, sou
 
 
 def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = False) -> LoadResult:
-    list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
     stats = WebhookReadStats()
-    source = customerio_webhooks(locations, reread=reread, stats=stats)
+    try:
+        list_input_files(locations, WEBHOOK_GLOB)  # fail early and clearly on a wrong path
+    except StillBeingWritten as exc:
+        # a receiver's folder before its first rotation: nothing to load yet, and a scheduled
+        # `run` goes on to build and push what is already loaded
+        with writer_lock(warehouse, "load msgmetrics_webhooks"):
+            rows = _count(warehouse, f"{RAW_WEBHOOKS_DATASET}.webhook_events")
+        return LoadResult([], rows, rows, stats, note=str(exc))
+    source = customerio_webhooks(locations, reread=reread, stats=stats, dedup_against_destination=True)
     return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
 
 

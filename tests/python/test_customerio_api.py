@@ -224,7 +224,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     fake = FakeCustomerIo(Workspace(messages=[old, ancient] + spread(100, T0, t1 - DAY_S)), api_key=KEY)
     with fake:
         warehouse, first = _load(tmp_path, fake, resources=["messages"], since=T0, until=t1)
-        run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z")
+        run_cli(warehouse.path, "build", "--as-of", "2026-10-21T00:00:00Z")  # t1: the data is fresh
         assert query(warehouse.path, "select was_clicked from marts.fct_message_deliveries where delivery_id = 'd-001001'") == [(False,)]
         # opens and clicks land on old deliveries: a human click on `old`, and one on `ancient`
         click = t1 + 3600
@@ -242,7 +242,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     assert second.stats.deliveries_read == 1 + sum(1 for m in spread(100, T0, t1 - DAY_S) if m["created"] >= t1 - 7 * DAY_S)
     assert query(warehouse.path, "select count(*), count(distinct id) from raw_customerio_api.messages") == [(102, 102)]
     assert query(warehouse.path, "select metrics__clicked from raw_customerio_api.messages where id = 'd-001001'") == [(click,)]
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-22T00:00:00Z")
     assert query(warehouse.path, """
         select was_human_clicked, first_human_clicked_at = make_timestamp(cast(? as bigint) * 1000000), event_sources
         from marts.fct_message_deliveries where delivery_id = 'd-001001'""", [click]) == [(True, True, "app_api")]
@@ -259,7 +259,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
                 "select * exclude (last_loaded_at) from intermediate.int_identity__people_observed order by all",
                 "select * from marts.xref_user_identity order by all"]
     incremental = [query(warehouse.path, sql) for sql in snapshot]
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-25T00:00:00Z", "--full-refresh")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-22T00:00:00Z", "--full-refresh")
     assert [query(warehouse.path, sql) for sql in snapshot] == incremental
 
 
@@ -303,7 +303,7 @@ def quirks_warehouse(tmp_path_factory) -> Path:
         warehouse, result = _load(tmp, fake, since=T0, until=T0 + 5 * DAY_S)
         wire = fake.requests
     assert result.stats.quarantined == 2 and [r.status for r in wire].count(200) == len(wire)
-    run_cli(warehouse.path, "build", "--as-of", "2026-10-05T00:00:00Z")
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-03T00:00:00Z")  # a day after the data: fresh
     return warehouse.path
 
 
@@ -385,7 +385,7 @@ def test_a_fact_reported_by_webhooks_and_the_api_counts_once(quirks_warehouse, t
         '"email":null,"cio_id":"3000001"},"recipient":"+14155550100","href":"https://x.test","link_id":1}}\n'
         % (T0 + DAY_S + 600))
     run_cli(warehouse, "load", "webhooks", str(hook))
-    run_cli(warehouse, "build", "--as-of", "2026-10-05T00:00:00Z")
+    run_cli(warehouse, "build", "--as-of", "2026-10-03T00:00:00Z")  # a day after the data: fresh
     assert query(warehouse, """
         select event_id, event_source from marts.fct_message_events
         where delivery_id = 'd-000001' and metric = 'clicked'""") == [("01HW0000000000000000000001", "webhook")]

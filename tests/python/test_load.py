@@ -128,3 +128,107 @@ def test_missing_path_fails_with_a_clear_message(tmp_path):
     assert proc.returncode == 1
     assert "no such file or folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- dedup in the reader
+def _event(n: int, **changes) -> str:
+    return _line(event_id=f"01HXYZ{n:020d}", **changes)
+
+
+def _stored(warehouse: Warehouse) -> list[tuple]:
+    return query(warehouse.path, """
+        select event_id, regexp_extract(_source_file, '[^/]+$'), _line_number, data::json->>'subject'
+        from raw_customerio.webhook_events order by event_id""")
+
+
+def test_retries_in_one_load_keep_the_first_good_copy_across_files_and_groups(tmp_path, monkeypatch):
+    import msgmetrics.sources.customerio_webhooks as webhooks
+
+    monkeypatch.setattr(webhooks, "GROUP_BYTES", 1)  # every file its own DuckDB query: dedup spans groups
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join([
+        _event(1, data={**GOOD["data"], "subject": "first"}),
+        _event(2, data={**GOOD["data"], "subject": "first"}),
+        _event(1, data={**GOOD["data"], "subject": "retry"}),  # retried in the same file
+        _event(3, metric=...),  # a bad copy first: quarantined, the good copy later wins
+    ]) + "\n")
+    (folder / "b.jsonl").write_text("\n".join([
+        _event(2, data={**GOOD["data"], "subject": "retry"}),  # retried in the next file
+        _event(3, data={**GOOD["data"], "subject": "first good"}),
+        _event(4, data={**GOOD["data"], "subject": "first"}),
+    ]) + "\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    result = load_webhooks(warehouse, [str(folder)])
+
+    assert _stored(warehouse) == [
+        ("01HXYZ00000000000000000001", "a.jsonl", 1, "first"),
+        ("01HXYZ00000000000000000002", "a.jsonl", 2, "first"),
+        ("01HXYZ00000000000000000003", "b.jsonl", 2, "first good"),
+        ("01HXYZ00000000000000000004", "b.jsonl", 3, "first"),
+    ]
+    assert (result.rows_added, result.stats.events_read, result.stats.events_kept) == (4, 6, 4)
+    assert query(warehouse.path, """
+        select regexp_extract(source_file, '[^/]+$'), line_number, reason, raw_line
+        from raw_customerio.webhook_events_quarantine""") == [
+        ("a.jsonl", 4, "missing required field(s): metric", _event(3, metric=...))]
+
+
+def test_later_loads_and_reread_add_only_events_not_stored_yet(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join([_event(1), _event(2), "not json"]) + "\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    load_webhooks(warehouse, [str(folder)])
+    first_loaded = query(warehouse.path, "select event_id, _loaded_at from raw_customerio.webhook_events order by 1")
+
+    (folder / "b.jsonl").write_text("\n".join([_event(2, data={**GOOD["data"], "subject": "retry"}), _event(3)]) + "\n")
+    second = load_webhooks(warehouse, [str(folder)])  # a.jsonl unchanged: skipped
+    reread = load_webhooks(warehouse, [str(folder)], reread=True)
+    with (folder / "a.jsonl").open("a") as f:  # the receiver appends to a file: it is read again
+        f.write(_event(1) + "\n" + _event(5) + "\n")
+    grown = load_webhooks(warehouse, [str(folder)])
+
+    assert (second.rows_added, second.stats.files_read, second.stats.events_kept) == (1, 1, 1)
+    assert (reread.rows_added, reread.stats.files_read, reread.stats.events_read) == (0, 2, 4)
+    assert (grown.rows_added, grown.stats.files_read, grown.stats.events_read) == (1, 1, 4)
+    assert [(e, f, n) for e, f, n, _ in _stored(warehouse)] == [
+        ("01HXYZ00000000000000000001", "a.jsonl", 1),
+        ("01HXYZ00000000000000000002", "a.jsonl", 2),
+        ("01HXYZ00000000000000000003", "b.jsonl", 2),
+        ("01HXYZ00000000000000000005", "a.jsonl", 5),
+    ]
+    # stored rows are never rewritten (staging picks up only new _loaded_at)
+    assert query(warehouse.path, """
+        select event_id, _loaded_at from raw_customerio.webhook_events
+        where event_id in ('01HXYZ00000000000000000001', '01HXYZ00000000000000000002') order by 1""") == first_loaded
+    # the bad line is kept once, however often its file is read
+    assert query(warehouse.path, """
+        select line_number, reason, raw_line from raw_customerio.webhook_events_quarantine""") == [
+        (3, "not valid JSON", "not json")]
+
+
+def test_any_destination_path_merges_insert_only_with_the_same_result(tmp_path):
+    """Without dedup_against_destination (e.g. PostgreSQL), dlt's insert-only merge skips stored ids."""
+    import dlt
+
+    from msgmetrics.sources.customerio_webhooks import customerio_webhooks
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join([_event(1), _event(2), _event(1)]) + "\n")
+    pipeline = dlt.pipeline(pipeline_name="generic", destination=dlt.destinations.duckdb(str(tmp_path / "g.duckdb")),
+                            dataset_name="raw_customerio", pipelines_dir=str(tmp_path / "pipelines"))
+    pipeline.run(customerio_webhooks([str(folder)]), loader_file_format="parquet")
+    (folder / "b.jsonl").write_text("\n".join([_event(2), _event(3), _event(3)]) + "\n")
+    pipeline.run(customerio_webhooks([str(folder)]), loader_file_format="parquet")
+    pipeline.run(customerio_webhooks([str(folder)], reread=True), loader_file_format="parquet")
+
+    assert query(tmp_path / "g.duckdb", """
+        select event_id, regexp_extract(_source_file, '[^/]+$'), _line_number
+        from raw_customerio.webhook_events order by 1""") == [
+        ("01HXYZ00000000000000000001", "a.jsonl", 1),
+        ("01HXYZ00000000000000000002", "a.jsonl", 2),
+        ("01HXYZ00000000000000000003", "b.jsonl", 2),
+    ]

@@ -398,13 +398,21 @@ def test_files_rotate_by_age_while_the_receiver_runs(receivers, tmp_path, bodies
     assert [p.read_bytes() for p in finished_files(out)] == [bodies[0] + b"\n", bodies[1] + b"\n"]
 
 
-def test_load_on_a_folder_with_only_the_active_file_says_why(receivers, tmp_path, bodies):
-    out = tmp_path / "in"
+def test_load_on_a_folder_with_only_the_active_file_is_a_no_op_that_says_why(receivers, tmp_path, bodies):
+    """A scheduled `run` before the receiver's first rotation: nothing to load yet, not a failure;
+    the event is loaded once its file is finished."""
+    out, warehouse = tmp_path / "in", tmp_path / "wh.duckdb"
     receiver = receivers(out)
     assert receiver.post(bodies[0]).status_code == 200
-    proc = run_cli(tmp_path / "wh.duckdb", "load", "webhooks", str(out), check=False)
-    assert proc.returncode == 1
-    assert "still writing (*.open)" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(warehouse, "load", "webhooks", str(out))
+    assert "webhooks: nothing to load: no finished input files" in proc.stdout
+    assert "still writing (*.open)" in proc.stdout and "Traceback" not in proc.stderr
+    assert not warehouse.exists() or query(warehouse, """
+        select count(*) from information_schema.tables where table_name = 'webhook_events'""") == [(0,)]
+    assert receiver.stop() == 0
+    proc = run_cli(warehouse, "load", "webhooks", str(out))
+    assert "1 new" in proc.stdout
+    assert query(warehouse, "select count(*) from raw_customerio.webhook_events") == [(1,)]
 
 
 # ---------------------------------------------------------------- faults

@@ -18,6 +18,7 @@ class InputFile:
     url: str  # stable identity of the file (file:// for local paths)
     fingerprint: str  # changes when the file changes (modification time and size)
     _item: object  # dlt FileItemDict, used to open remote files
+    size: int = 0  # bytes
 
     def local_path(self) -> contextlib.AbstractContextManager[Path]:
         """A local path to read: the file itself when local, else a temporary copy."""
@@ -51,6 +52,10 @@ def _split(location: str, default_glob: str) -> tuple[str, str]:
     return location.rstrip("/"), default_glob
 
 
+class StillBeingWritten(FileNotFoundError):
+    """The locations hold no finished file, only files a webhook receiver is still writing."""
+
+
 def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]:
     """Every file under the given locations, sorted by URL, each once."""
     found: dict[str, InputFile] = {}
@@ -59,11 +64,14 @@ def list_input_files(locations: list[str], default_glob: str) -> list[InputFile]
         # iterating a dlt resource yields its items one by one (pages are flattened)
         for item in filesystem(bucket_url=bucket_url, file_glob=file_glob):
             fingerprint = f"{item['modification_date'].isoformat()}:{item['size_in_bytes']}"
-            found[item["file_url"]] = InputFile(item["file_url"], fingerprint, item)
+            found[item["file_url"]] = InputFile(item["file_url"], fingerprint, item, size=item["size_in_bytes"])
     if not found:
+        still_open = _still_open_hint(locations)
+        if still_open:
+            raise StillBeingWritten(f"no finished input files in {', '.join(locations)} yet: {still_open}")
         raise FileNotFoundError(
             f"no input files found in {', '.join(locations)} (pattern {default_glob!r}); "
-            + (_still_open_hint(locations) or "check the path or pass the file names explicitly")
+            "check the path or pass the file names explicitly"
         )
     return [found[url] for url in sorted(found)]
 

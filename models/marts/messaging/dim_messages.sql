@@ -16,19 +16,49 @@ names as (
 
 ),
 
-observed as (
+-- a message's channel is the one most of its deliveries went out on (ties: by name), so
+-- a stray delivery on another channel does not relabel it
+by_channel as (
 
     select
         parent_type,
         parent_id,
         action_id,
         content_id,
-        max(channel) as channel,
+        channel,
         count(*) as deliveries,
         min(first_event_at) as first_seen_at,
         max(last_event_at) as last_seen_at
     from deliveries
-    group by parent_type, parent_id, action_id, content_id
+    group by parent_type, parent_id, action_id, content_id, channel
+
+),
+
+ranked as (
+
+    select
+        parent_type,
+        parent_id,
+        action_id,
+        content_id,
+        channel,
+        cast(sum(deliveries) over (partition by parent_type, parent_id, action_id, content_id)
+            as {{ dbt.type_bigint() }}) as deliveries,
+        min(first_seen_at) over (partition by parent_type, parent_id, action_id, content_id) as first_seen_at,
+        max(last_seen_at) over (partition by parent_type, parent_id, action_id, content_id) as last_seen_at,
+        row_number() over (
+            partition by parent_type, parent_id, action_id, content_id
+            order by deliveries desc, channel
+        ) as channel_rank
+    from by_channel
+
+),
+
+observed as (
+
+    select parent_type, parent_id, action_id, content_id, channel, deliveries, first_seen_at, last_seen_at
+    from ranked
+    where channel_rank = 1
 
 ),
 
