@@ -381,7 +381,7 @@ def _peak_rss_gb(pid: int) -> float | None:
 
 
 def run_size(label: str, events: int, root: Path, env: dict, timeout: float, load_seen: list[float],
-             echo, push_timeout: float | None = None) -> SizeRun:
+             echo, push_timeout: float | None = None, push: bool = True) -> SizeRun:
     run = SizeRun(label, events)
     d = root / label
     shutil.rmtree(d, ignore_errors=True)
@@ -494,6 +494,9 @@ def run_size(label: str, events: int, root: Path, env: dict, timeout: float, loa
     step("build incr", [*cli, "build", "--as-of", as_of], rows=inc_rows, needs=("load +1%",),
          ratio_to="build full", after=_after_build)
 
+    if not push:  # --skip-push
+        return run
+
     # 6. push: dry run, then to a local fake Amplitude
     def _push_rows(m: Measured) -> int:
         result = _json_tail(m.stdout)
@@ -577,6 +580,8 @@ def main() -> None:
     parser.add_argument("--step-timeout", type=float, default=3600, help="seconds before a step is killed")
     parser.add_argument("--push-timeout", type=float, default=None,
                         help="seconds before a push step is killed (default: --step-timeout)")
+    parser.add_argument("--skip-push", action="store_true",
+                        help="stop after the incremental build (no push dry-run, no push to the fake)")
     args = parser.parse_args()
 
     sizes = [(s.strip().lower(), parse_size(s)) for s in args.sizes.split(",") if s.strip()]
@@ -604,7 +609,8 @@ def main() -> None:
     try:
         for label, events in sizes:
             runs.append(run_size(label, events, root, env, args.step_timeout, load_seen,
-                                 echo=lambda s: print(s, flush=True), push_timeout=args.push_timeout))
+                                 echo=lambda s: print(s, flush=True), push_timeout=args.push_timeout,
+                                 push=not args.skip_push))
             if not args.keep:
                 shutil.rmtree(root / label, ignore_errors=True)
     finally:

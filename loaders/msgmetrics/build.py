@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from .settings import PROFILES_DIR, PROJECT_DIR, Warehouse
 from .writer_lock import writer_lock
+
+
+log = logging.getLogger(__name__)
+
+# What a unit test's result depends on: the project's SQL, YAML and seeds (tests/dbt included).
+PROJECT_CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt")
 
 
 class BuildFailed(RuntimeError):
@@ -20,6 +29,7 @@ class BuildResult:
     invocation_id: str | None
     as_of: str | None
     counts: dict[str, int] = field(default_factory=dict)  # status -> number of nodes
+    unit_tests_ran: bool = True
 
 
 def normalize_as_of(value: str | None) -> str | None:
@@ -53,20 +63,67 @@ def run_dbt(warehouse: Warehouse, args: list[str]):
     return dbtRunner().invoke(args)
 
 
+# ---------------------------------------------------------------- unit tests once per code version
+# dbt unit tests check SQL logic against fixed inputs: their result depends on the project's code,
+# the dbt and adapter versions and the vars, not on the warehouse's data. So `build` runs them when
+# that fingerprint differs from the one of the last build whose unit tests all passed (recorded
+# beside the warehouse), and otherwise excludes them: a data build on unchanged code does not pay
+# for ~30 unit tests again. `unit_tests=True` forces them.
+def code_fingerprint(vars: dict | None = None, project_dir: Path = PROJECT_DIR) -> str:
+    """Hash of the project files unit tests depend on, the dbt/adapter versions and the vars."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb"):
+        digest.update(f"{package}=={version(package)}\n".encode())
+    digest.update(json.dumps(vars or {}, sort_keys=True).encode() + b"\n")
+    for top in PROJECT_CODE:
+        root = project_dir / top
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            digest.update(f.relative_to(project_dir).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def unit_tests_marker(warehouse: Warehouse) -> Path:
+    return warehouse.path.with_name(warehouse.path.name + ".unit-tests-passed")
+
+
+def unit_tests_passed_for(warehouse: Warehouse, fingerprint: str) -> bool:
+    marker = unit_tests_marker(warehouse)
+    try:
+        return marker.read_text().strip() == fingerprint
+    except OSError:
+        return False
+
+
 def build(
     warehouse: Warehouse,
     as_of: str | None = None,
     full_refresh: bool = False,
     select: str | None = None,
     vars: dict | None = None,
+    unit_tests: bool | None = None,
 ) -> BuildResult:
-    """`dbt build` the whole project (or a selection) for `as_of` (default: now)."""
+    """`dbt build` the whole project (or a selection) for `as_of` (default: now).
+
+    unit_tests: True runs dbt's unit tests, False skips them, None (default) runs them only when
+    the code fingerprint changed since they last passed against this warehouse.
+    """
     as_of = normalize_as_of(as_of)
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", select]
     all_vars = {**(vars or {}), **({"as_of": as_of} if as_of else {})}
+    fingerprint = code_fingerprint(all_vars)
+    run_unit_tests = unit_tests if unit_tests is not None else not unit_tests_passed_for(warehouse, fingerprint)
+    if not run_unit_tests:
+        extra += ["--exclude-resource-type", "unit_test"]
+        log.info("unit tests skipped: they passed on this code, dbt version and vars (build --unit-tests runs them)")
     with writer_lock(warehouse, "build"):
+        if run_unit_tests:  # until they pass again
+            unit_tests_marker(warehouse).unlink(missing_ok=True)
         result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars))
     counts: dict[str, int] = {}
     failures = []
@@ -88,4 +145,6 @@ def build(
             "dbt build failed:\n  " + detail + "\nSee the dbt output above (logs/dbt.log in the project) "
             "for the failing models and tests."
         )
-    return BuildResult(invocation_id=invocation_id, as_of=as_of, counts=counts)
+    if run_unit_tests and not select:  # every unit test ran and passed (the build succeeded)
+        unit_tests_marker(warehouse).write_text(fingerprint + "\n")
+    return BuildResult(invocation_id=invocation_id, as_of=as_of, counts=counts, unit_tests_ran=run_unit_tests)

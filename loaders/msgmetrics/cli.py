@@ -349,21 +349,25 @@ def _demo_load_dw_sync(warehouse, run, data_dir: Path):
 @click.option("--max-data-lag-hours", type=click.FloatRange(min=0), default=None,
               help="Fail the cohort freshness test when the newest event is older than this before as_of "
                    "(default: var cohort_max_data_lag_hours, 36). Raise it for a backfill or a what-if as_of.")
+@click.option("--unit-tests/--no-unit-tests", "unit_tests", default=None,
+              help="Run (or skip) dbt's unit tests. Default: run them only when the project's code, the dbt "
+                   "version or the vars changed since they last passed on this warehouse.")
 @click.pass_obj
 @_records_run("build")
 def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None,
-          max_data_lag_hours: float | None) -> None:
-    """Run `dbt build` (models, seeds, data tests and unit tests)."""
-    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours)
+          max_data_lag_hours: float | None, unit_tests: bool | None) -> None:
+    """Run `dbt build` (models, seeds, data tests; unit tests when the code changed)."""
+    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours, unit_tests)
 
 
-def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None):
+def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None, unit_tests=None):
     from .build import build as run_build
 
     click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
     run.as_of = as_of
     dbt_vars = {} if max_data_lag_hours is None else {"cohort_max_data_lag_hours": max_data_lag_hours}
-    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select, vars=dbt_vars)
+    result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select, vars=dbt_vars,
+                       unit_tests=unit_tests)
     run.dbt_invocation_id, run.dbt_results = result.invocation_id, result.counts
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(f"build: {counts}")

@@ -252,7 +252,12 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
         select count(*), count(distinct event_id) from marts.fct_message_events where delivery_id = 'd-001001'""") == [(4, 4)]
     # the incremental builds (staging, app_api events, facts) equal a rebuild from scratch
     snapshot = ["select event_id, metric, occurred_at, is_human_click, is_human_open from marts.fct_message_events order by 1",
-                "select * exclude (last_loaded_at) from marts.fct_message_deliveries order by delivery_id"]
+                "select * exclude (last_loaded_at) from marts.fct_message_deliveries order by delivery_id",
+                "select * exclude (last_loaded_at) from marts.fct_message_metrics_daily order by all",
+                "select * exclude (last_loaded_at) from intermediate.int_messaging__delivery_days order by all",
+                "select * exclude (group_loaded_at) from intermediate.int_cohorts__message_signals order by all",
+                "select * exclude (last_loaded_at) from intermediate.int_identity__people_observed order by all",
+                "select * from marts.xref_user_identity order by all"]
     incremental = [query(warehouse.path, sql) for sql in snapshot]
     run_cli(warehouse.path, "build", "--as-of", "2026-10-22T00:00:00Z", "--full-refresh")
     assert [query(warehouse.path, sql) for sql in snapshot] == incremental

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
-from conftest import run_cli
+from conftest import REPO, run_cli
+from msgmetrics.build import PROJECT_CODE, code_fingerprint
 from msgmetrics.generate import generate
 
-MARTS = {  # mart -> column left out of the comparison (a load or build time)
-    "fct_message_events": "loaded_at",
-    "fct_message_deliveries": "last_loaded_at",
-    "fct_message_metrics_daily": "last_loaded_at",
-    "cohort_membership": "computed_at",
-    "fct_purchases": None,
+MARTS = {  # model -> column left out of the comparison (a load or build time)
+    "marts.fct_message_events": "loaded_at",
+    "marts.fct_message_deliveries": "last_loaded_at",
+    "marts.fct_message_metrics_daily": "last_loaded_at",
+    "marts.cohort_membership": "computed_at",
+    "marts.fct_purchases": None,
+    "marts.xref_user_identity": None,
+    "marts.rpt_identity_conflicts": None,
+    "marts.rpt_identity_coverage": None,
+    # the incremental intermediates the marts are summed or read from
+    "intermediate.int_messaging__delivery_days": "last_loaded_at",
+    "intermediate.int_cohorts__message_signals": "group_loaded_at",
+    "intermediate.int_identity__people_observed": "last_loaded_at",
 }
 
 
@@ -23,11 +32,16 @@ def _snapshot(warehouse) -> dict[str, list[tuple]]:
     try:
         out = {}
         for table, watermark in MARTS.items():
-            cols = [r[0] for r in con.execute(f"describe marts.{table}").fetchall() if r[0] != watermark]
-            out[table] = con.execute(f"select {', '.join(cols)} from marts.{table} order by all").fetchall()
+            cols = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != watermark]
+            out[table] = con.execute(f"select {', '.join(cols)} from {table} order by all").fetchall()
         return out
     finally:
         con.close()
+
+
+def _unit_tests_run(target) -> int:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return sum(r["unique_id"].startswith("unit_test.") for r in results)
 
 
 def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
@@ -41,14 +55,20 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     as_of = manifest["end"]
 
+    target = tmp_path / "target"
+    dbt_env = {"DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(tmp_path / "logs")}
     run_cli(warehouse, "load", "webhooks", str(first))
     run_cli(warehouse, "load", "orders", str(data / "orders"))
     # as of the end of the data with only its first 70% loaded: the cohorts' freshness test would fail
-    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000")
+    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", env=dbt_env)
+    assert _unit_tests_run(target) > 20  # a new warehouse: the unit tests run
     run_cli(warehouse, "load", "webhooks", str(later))
-    run_cli(warehouse, "build", "--as-of", as_of)  # incremental
+    run_cli(warehouse, "build", "--as-of", as_of, env=dbt_env)  # incremental
+    assert _unit_tests_run(target) > 20  # other vars than the build before: they run again
     incremental = _snapshot(warehouse)
-    run_cli(warehouse, "build", "--as-of", as_of, "--full-refresh")
+    skipped = run_cli(warehouse, "build", "--as-of", as_of, "--full-refresh", env=dbt_env)
+    # same code, dbt and vars as the build before, whose unit tests passed: not run again
+    assert _unit_tests_run(target) == 0 and "unit tests skipped" in skipped.stderr
     full = _snapshot(warehouse)
 
     import duckdb
@@ -61,5 +81,22 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     con.close()
     assert late > 0  # the second load carried late events for days already built
     for table in MARTS:
-        assert len(incremental[table]) == len(full[table]) > 0, table
+        assert len(incremental[table]) == len(full[table]), table
+        assert table == "marts.rpt_identity_conflicts" or len(full[table]) > 0, table
         assert incremental[table] == full[table], table
+
+
+def test_code_fingerprint_follows_the_project_code_and_the_vars(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for top in PROJECT_CODE:
+        (shutil.copy if (REPO / top).is_file() else shutil.copytree)(REPO / top, project / top)
+    before = code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert before == code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert before != code_fingerprint({"as_of": "2026-11-02T00:00:00Z"}, project_dir=project)
+    model = project / "models" / "marts" / "messaging" / "fct_message_metrics_daily.sql"
+    model.write_text(model.read_text() + "\n-- a comment changes the code\n")
+    changed = code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project)
+    assert changed != before
+    (project / "README.md").write_text("not what unit tests run")
+    assert code_fingerprint({"as_of": "2026-11-01T00:00:00Z"}, project_dir=project) == changed

@@ -1,6 +1,8 @@
 -- Every cohort of the registry (var cohorts in dbt_project.yml) at as_of: one CTE per
 -- cohort rendered by its shape's macro (macros/cohorts.sql), combinations after the
 -- cohorts they combine. Adding a cohort of a known shape is a registry entry, no SQL.
+-- A table: computed once per build, then read by cohort_membership and the tests.
+{{ config(materialized='table') }}
 {%- set cohorts = cohort_registry() %}
 with
 

@@ -1,16 +1,18 @@
 -- Everything a cohort rule can count, one row per occurrence up to as_of: human clicks
 -- (not machine-flagged), human opens (not prefetched), deliveries, unsubscribes and
--- Customer.io conversions from fct_message_events, and purchases from fct_purchases,
--- each with its channel and the intent of its message (dim_message_intents).
+-- Customer.io conversions from int_cohorts__message_signals (fct_message_events), and
+-- purchases from fct_purchases, each with its channel and the intent of its message
+-- (dim_message_intents).
 -- count_key is what "N of them" counts: the delivery for deliveries, else the event or
--- purchase. A table: every cohort of the registry reads it.
+-- purchase. A table rebuilt every build (as_of and the current intents apply to every row):
+-- computed once, then read by every cohort of int_cohorts__members and by the tests.
 {{ config(materialized='table') }}
 
 with
 
 events as (
 
-    select * from {{ ref('fct_message_events') }}
+    select * from {{ ref('int_cohorts__message_signals') }}
     where person_key is not null
         and occurred_at <= {{ as_of_timestamp() }}
         and (is_human_click or is_human_open or metric in ('delivered', 'unsubscribed', 'converted'))

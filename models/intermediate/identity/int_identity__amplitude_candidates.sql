@@ -1,5 +1,6 @@
 -- The Amplitude user_id each person would get under the configured rule, and the
 -- two kinds of conflict that make a mapping unsafe to push.
+{{ config(materialized='table') }}
 {%- set rule = var('amplitude_identity_rule') %}
 {%- if rule not in ['customerio_id', 'email', 'mapping'] %}
     {{ exceptions.raise_compiler_error("var amplitude_identity_rule must be customerio_id, email or mapping; got '" ~ rule ~ "'") }}

@@ -1,14 +1,83 @@
 -- One row per Customer.io person seen in message events, with the identifiers
 -- observed for them: the latest `id` and email, and how many distinct ones.
-with
+-- Incremental: a build recomputes, from all of their rows, the people with rows loaded
+-- since the last build (new, late or re-loaded events) and the people whose number of
+-- rows changed (a row that moved to another person: a re-exported delivery, a re-read App
+-- API delivery). People left with no row get a row with event_count 0, which the post-hook
+-- deletes, so the table equals a full refresh.
+{{ config(
+    materialized='incremental',
+    unique_key='person_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook="delete from {{ this }} where event_count = 0"
+) }}
 
-events as (
-
-    select person_key, cio_id, customer_id, email, occurred_at, event_id
+-- (int_messaging__events_unioned is read in each CTE, not through one shared CTE that DuckDB
+-- would materialize whole.)
+{%- set events %}
+    select person_key, cio_id, customer_id, email, occurred_at, loaded_at
     from {{ ref('int_messaging__events_unioned') }}
     where person_key is not null
+{%- endset %}
+
+with
+
+{% if is_incremental() %}
+previous as (
+
+    select person_key, event_count from {{ this }}
 
 ),
+
+current_counts as (
+
+    select person_key, count(*) as event_count
+    from ({{ events }}) as events
+    group by person_key
+
+),
+
+touched as (
+
+    select person_key from ({{ events }}) as events
+    where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
+
+    union
+
+    select coalesce(current_counts.person_key, previous.person_key) as person_key
+    from current_counts
+    full outer join previous on previous.person_key = current_counts.person_key
+    where current_counts.event_count is null
+        or previous.event_count is null
+        or current_counts.event_count <> previous.event_count
+
+),
+
+selected as (
+
+    select events.*
+    from ({{ events }}) as events
+    inner join touched on touched.person_key = events.person_key
+
+),
+
+-- people who have no row any more: a tombstone each, deleted by the post-hook
+vanished as (
+
+    select previous.person_key
+    from previous
+    left join current_counts on current_counts.person_key = previous.person_key
+    where current_counts.person_key is null
+
+),
+{% else %}
+selected as (
+
+    {{ events }}
+
+),
+{% endif %}
 
 ids as (
 
@@ -17,7 +86,7 @@ ids as (
         customer_id,
         row_number() over (partition by person_key order by max(occurred_at) desc, customer_id) as recency_rank,
         count(*) over (partition by person_key) as distinct_ids
-    from events
+    from selected
     where customer_id is not null
     group by person_key, customer_id
 
@@ -30,7 +99,7 @@ emails as (
         email,
         row_number() over (partition by person_key order by max(occurred_at) desc, email) as recency_rank,
         count(*) over (partition by person_key) as distinct_emails
-    from events
+    from selected
     where email is not null
     group by person_key, email
 
@@ -43,8 +112,9 @@ people as (
         max(cio_id) as cio_id,
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at,
-        count(*) as event_count
-    from events
+        count(*) as event_count,
+        max(loaded_at) as last_loaded_at
+    from selected
     group by person_key
 
 ),
@@ -60,10 +130,28 @@ final as (
         coalesce(emails.distinct_emails, 0) as distinct_emails,
         people.first_seen_at,
         people.last_seen_at,
-        people.event_count
+        people.event_count,
+        people.last_loaded_at
     from people
     left join ids on ids.person_key = people.person_key and ids.recency_rank = 1
     left join emails on emails.person_key = people.person_key and emails.recency_rank = 1
+    {%- if is_incremental() %}
+
+    union all
+
+    select
+        person_key,
+        cast(null as {{ dbt.type_string() }}) as cio_id,
+        cast(null as {{ dbt.type_string() }}) as customer_id,
+        cast(null as {{ dbt.type_string() }}) as email,
+        0 as distinct_customer_ids,
+        0 as distinct_emails,
+        cast(null as {{ dbt.type_timestamp() }}) as first_seen_at,
+        cast(null as {{ dbt.type_timestamp() }}) as last_seen_at,
+        0 as event_count,
+        cast(null as {{ dbt.type_timestamp() }}) as last_loaded_at
+    from vanished
+    {%- endif %}
 
 )
 

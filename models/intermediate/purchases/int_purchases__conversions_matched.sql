@@ -2,6 +2,8 @@
 -- at most var purchase_match_window_minutes apart, and each the other's nearest (ties:
 -- lowest order_id / event_id), so a conversion and an order pair at most once. One row
 -- per converted metric; order_id is null when no order pairs with it.
+-- A table: fct_purchases and the tests read it (a view would be recomputed by each).
+{{ config(materialized='table') }}
 with
 
 conversions as (

@@ -2,6 +2,8 @@
 -- (the Customer.io `id`) when exactly one person carries it, else by its lower-cased
 -- email when exactly one person carries that. Orders that match nobody, or several
 -- people, keep a null person_key and say why (they are kept, never dropped).
+-- A table: fct_purchases and the tests read it (a view would be recomputed by each).
+{{ config(materialized='table') }}
 with
 
 orders as (

@@ -8,9 +8,13 @@ identity as (
 
 ),
 
+-- events per person first: the outcome is the person's, so it is decided once per person
+-- rather than once per event
 events as (
 
-    select person_key from {{ ref('fct_message_events') }}
+    select person_key, count(*) as events
+    from {{ ref('fct_message_events') }}
+    group by person_key
 
 ),
 
@@ -35,7 +39,7 @@ event_outcomes as (
             when events.person_key is null then 'event carries no person identifiers'
             else coalesce(identity.unresolved_reason, {{ dbt.concat(["'resolved by '", 'identity.match_method']) }})
         end as outcome,
-        count(*) as n
+        cast(sum(events.events) as {{ dbt.type_bigint() }}) as n
     from events
     left join identity on identity.person_key = events.person_key
     group by 1, 2, 3

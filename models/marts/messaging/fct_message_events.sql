@@ -11,19 +11,15 @@
     on_schema_change='append_new_columns'
 ) }}
 
+-- (int_messaging__events_unioned is read in each CTE rather than through one shared CTE: a CTE
+-- referenced twice is materialized whole by DuckDB, every column of every event, each build.)
 with
-
-unioned as (
-
-    select * from {{ ref('int_messaging__events_unioned') }}
-
-),
 
 {% if is_incremental() %}
 touched as (
 
     select distinct fact_group_key
-    from unioned
+    from {{ ref('int_messaging__events_unioned') }}
     where loaded_at > (select {{ loaded_at_watermark('group_loaded_at') }} from {{ this }})
 
 ),
@@ -31,14 +27,14 @@ touched as (
 candidates as (
 
     select unioned.*
-    from unioned
+    from {{ ref('int_messaging__events_unioned') }} as unioned
     inner join touched on touched.fact_group_key = unioned.fact_group_key
 
 ),
 {% else %}
 candidates as (
 
-    select * from unioned
+    select * from {{ ref('int_messaging__events_unioned') }}
 
 ),
 {% endif %}

@@ -1,53 +1,41 @@
 -- Message metrics per day (of the event, UTC) x channel x parent message x action.
 -- "Unique" counts count deliveries, so a person clicking three times counts once.
--- Incremental on the event clock: a build recomputes the days that received events since
--- the last one (late events land on their own, older, day) and replaces those days whole
--- (delete+insert on metric_date): an event whose channel or parent became known later
--- (a Data Warehouse Sync metric whose delivery arrived in a later export) leaves its old
--- group, which must not linger.
-{{ config(
-    materialized='incremental',
-    unique_key='metric_date',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns'
-) }}
+-- A table summed from int_messaging__delivery_days (one row per delivery, day and group,
+-- maintained incrementally), rebuilt whole every build: an event whose day, channel or
+-- parent changed after it was first built (a Data Warehouse Sync metric whose delivery
+-- arrived later, a fact taken over by another source) moves to its new group, and no old
+-- group can linger, without a count(distinct) over every event.
+{{ config(materialized='table') }}
 
 with
 
-events as (
+delivery_days as (
 
-    select * from {{ ref('fct_message_events') }}
-    where delivery_id is not null
-    {% if is_incremental() %}
-        and occurred_on in (
-            select distinct occurred_on from {{ ref('fct_message_events') }}
-            where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
-        )
-    {% endif %}
+    select * from {{ ref('int_messaging__delivery_days') }}
 
 ),
 
 daily as (
 
     select
-        occurred_on as metric_date,
+        metric_date,
         channel,
         parent_type,
         parent_id,
         action_id,
-        count(distinct case when metric = 'sent' then delivery_id end) as sends,
-        count(distinct case when metric = 'delivered' then delivery_id end) as deliveries,
-        count(distinct case when metric = 'opened' then delivery_id end) as unique_opens,
-        count(distinct case when is_human_open then delivery_id end) as unique_human_opens,
-        count(distinct case when metric = 'clicked' then delivery_id end) as unique_clicks,
-        count(distinct case when is_human_click then delivery_id end) as unique_human_clicks,
-        sum(case when metric = 'clicked' and is_machine then 1 else 0 end) as machine_clicks,
-        count(distinct case when metric = 'bounced' then delivery_id end) as bounces,
-        count(distinct case when metric = 'unsubscribed' then delivery_id end) as unsubscribes,
-        count(distinct case when metric = 'converted' then delivery_id end) as conversions,
-        max(loaded_at) as last_loaded_at
-    from events
-    group by occurred_on, channel, parent_type, parent_id, action_id
+        cast(sum(is_sent) as {{ dbt.type_bigint() }}) as sends,
+        cast(sum(is_delivered) as {{ dbt.type_bigint() }}) as deliveries,
+        cast(sum(is_opened) as {{ dbt.type_bigint() }}) as unique_opens,
+        cast(sum(is_human_opened) as {{ dbt.type_bigint() }}) as unique_human_opens,
+        cast(sum(is_clicked) as {{ dbt.type_bigint() }}) as unique_clicks,
+        cast(sum(is_human_clicked) as {{ dbt.type_bigint() }}) as unique_human_clicks,
+        sum(machine_clicks) as machine_clicks,
+        cast(sum(is_bounced) as {{ dbt.type_bigint() }}) as bounces,
+        cast(sum(is_unsubscribed) as {{ dbt.type_bigint() }}) as unsubscribes,
+        cast(sum(is_converted) as {{ dbt.type_bigint() }}) as conversions,
+        max(last_loaded_at) as last_loaded_at
+    from delivery_days
+    group by metric_date, channel, parent_type, parent_id, action_id
 
 ),
 
