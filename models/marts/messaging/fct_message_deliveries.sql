@@ -7,14 +7,7 @@ with
 
 events as (
 
-    select * from {{ ref('fct_message_events') }}
-    where delivery_id is not null
-    {% if is_incremental() %}
-        and delivery_id in (
-            select delivery_id from {{ ref('fct_message_events') }}
-            where loaded_at > (select {{ loaded_at_watermark('last_loaded_at') }} from {{ this }})
-        )
-    {% endif %}
+    {{ events_of_touched_deliveries('last_loaded_at') }}
 
 ),
 
