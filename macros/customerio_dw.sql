@@ -24,7 +24,7 @@
             {{ source_or_empty('customerio_dw', table_name, all_columns) }}
         ) as raw_rows
         {%- if is_incremental() %}
-        where {{ to_utc_timestamp('_loaded_at') }} > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
+        where {{ loaded_since_last_build() }}
         {%- endif %}
     ) as ranked
     where version_rank = 1

@@ -27,3 +27,16 @@
 {% macro duckdb__to_utc_timestamp(column) -%}
     timezone('UTC', {{ column }})
 {%- endmacro %}
+
+{#- A UTC timestamp without time zone to a timestamp with time zone (the same instant). -#}
+{% macro utc_to_timestamptz(expression) -%}
+    {{ return(adapter.dispatch('utc_to_timestamptz', 'msgmetrics')(expression)) }}
+{%- endmacro %}
+
+{% macro default__utc_to_timestamptz(expression) -%}
+    (({{ expression }}) at time zone 'UTC')
+{%- endmacro %}
+
+{% macro duckdb__utc_to_timestamptz(expression) -%}
+    timezone('UTC', {{ expression }})
+{%- endmacro %}

@@ -4,6 +4,15 @@
     coalesce(max({{ column }}), cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }}))
 {%- endmacro %}
 
+{#- The rows of a raw table that loads brought since the model last ran: the raw column (a
+    timestamp with time zone, as dlt writes it) against the model's UTC watermark converted
+    once. Converting the column instead (to_utc_timestamp(_loaded_at) > ...) hides it from
+    DuckDB's scan filter: it then read every column of every raw row (3.6 s instead of
+    0.02 s on 10M rows with nothing new). -#}
+{% macro loaded_since_last_build(raw_column='_loaded_at', watermark_column='loaded_at') -%}
+    {{ raw_column }} > (select {{ utc_to_timestamptz(loaded_at_watermark(watermark_column)) }} from {{ this }})
+{%- endmacro %}
+
 {#- Every event of the deliveries that got an event since the model last ran (all of them on a
     full build), for delivery-grain models that recompute a touched delivery from all of its
     events (late ones included) and replace its rows: delete+insert on delivery_id. -#}

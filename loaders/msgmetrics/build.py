@@ -30,6 +30,7 @@ class BuildResult:
     as_of: str | None
     counts: dict[str, int] = field(default_factory=dict)  # status -> number of nodes
     unit_tests_ran: bool = True
+    skipped_reason: str | None = None  # set when nothing needed building
 
 
 def normalize_as_of(value: str | None) -> str | None:
@@ -54,13 +55,13 @@ def dbt_args(command: str, warehouse: Warehouse, extra: list[str] | None = None,
     return args + (extra or [])
 
 
-def run_dbt(warehouse: Warehouse, args: list[str]):
-    """Invoke dbt in this process with the warehouse path in its environment."""
+def run_dbt(warehouse: Warehouse, args: list[str], manifest=None):
+    """Invoke dbt in this process with the warehouse path in its environment (and a parsed manifest)."""
     from dbt.cli.main import dbtRunner  # imported late: dbt is slow to import
 
     os.environ["MSGMETRICS_WAREHOUSE"] = str(warehouse.path)
     warehouse.ensure_parent()
-    return dbtRunner().invoke(args)
+    return dbtRunner(manifest=manifest).invoke(args)
 
 
 # ---------------------------------------------------------------- unit tests once per code version
@@ -105,12 +106,18 @@ def build(
     select: str | None = None,
     vars: dict | None = None,
     unit_tests: bool | None = None,
+    everything: bool = False,
 ) -> BuildResult:
-    """`dbt build` the whole project (or a selection) for `as_of` (default: now).
+    """`dbt build` for `as_of` (default: now): what changed since the last build, or a selection.
 
+    By default only the nodes downstream of what changed since the last successful build on this
+    warehouse run (see build_plan); `everything`, `full_refresh` or another code fingerprint run
+    every node, `select` runs that dbt selection.
     unit_tests: True runs dbt's unit tests, False skips them, None (default) runs them only when
     the code fingerprint changed since they last passed against this warehouse.
     """
+    from . import build_plan
+
     as_of = normalize_as_of(as_of)
     extra = ["--full-refresh"] if full_refresh else []
     if select:
@@ -122,9 +129,22 @@ def build(
         extra += ["--exclude-resource-type", "unit_test"]
         log.info("unit tests skipped: they passed on this code, dbt version and vars (build --unit-tests runs them)")
     with writer_lock(warehouse, "build"):
+        manifest = parse(warehouse, all_vars)
+        current = build_plan.BuildState(code_fingerprint(vars or {}), as_of,
+                                        source_signatures(warehouse, manifest))
+        whole_graph = not select
+        if whole_graph and not (everything or full_refresh):
+            plan = build_plan.plan(build_plan.read_state(warehouse), current, manifest)
+            log.info("building %s: %s", "every node" if plan.everything else "what changed",
+                     "; ".join(plan.reasons) or "nothing changed")
+            if plan.select == []:
+                return BuildResult(invocation_id=None, as_of=as_of, unit_tests_ran=False,
+                                   skipped_reason="no new data, same code, vars and as_of as the last build")
+            if plan.select:
+                extra += ["--select", *plan.select]
         if run_unit_tests:  # until they pass again
             unit_tests_marker(warehouse).unlink(missing_ok=True)
-        result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars))
+        result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)
     counts: dict[str, int] = {}
     failures = []
     for node_result in getattr(result.result, "results", None) or []:
@@ -145,6 +165,33 @@ def build(
             "dbt build failed:\n  " + detail + "\nSee the dbt output above (logs/dbt.log in the project) "
             "for the failing models and tests."
         )
-    if run_unit_tests and not select:  # every unit test ran and passed (the build succeeded)
-        unit_tests_marker(warehouse).write_text(fingerprint + "\n")
+    if whole_graph:  # every node is now computed from `current`
+        build_plan.write_state(warehouse, current)
+        # every unit test ran and passed, or those of the selected models did: a partial plan
+        # means the same code and vars but as_of, and the others' models do not read as_of
+        if run_unit_tests:
+            unit_tests_marker(warehouse).write_text(fingerprint + "\n")
     return BuildResult(invocation_id=invocation_id, as_of=as_of, counts=counts, unit_tests_ran=run_unit_tests)
+
+
+def parse(warehouse: Warehouse, vars: dict):
+    """dbt's manifest for these vars (partial parsing makes a repeat cheap); build reuses it."""
+    result = run_dbt(warehouse, dbt_args("parse", warehouse, [], vars))
+    if not result.success:
+        raise BuildFailed(f"dbt could not parse the project: {result.exception}\n"
+                          "See the dbt output above (logs/dbt.log in the project).")
+    return result.result
+
+
+def source_signatures(warehouse: Warehouse, manifest) -> dict[str, list]:
+    from . import build_plan
+
+    if not warehouse.path.exists():
+        return {}
+    import duckdb
+
+    con = duckdb.connect(str(warehouse.path))
+    try:
+        return build_plan.source_signatures(con, build_plan.source_tables(manifest))
+    finally:
+        con.close()

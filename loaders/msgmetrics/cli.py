@@ -346,6 +346,9 @@ def _demo_load_dw_sync(warehouse, run, data_dir: Path):
 @click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
+@click.option("--all", "everything", is_flag=True,
+              help="Build every node. Default: only those downstream of what changed since the last build "
+                   "(new loads, as_of; any change of code, seeds or vars builds everything).")
 @click.option("--max-data-lag-hours", type=click.FloatRange(min=0), default=None,
               help="Fail the cohort freshness test when the newest event is older than this before as_of "
                    "(default: var cohort_max_data_lag_hours, 36). Raise it for a backfill or a what-if as_of.")
@@ -354,21 +357,29 @@ def _demo_load_dw_sync(warehouse, run, data_dir: Path):
                    "version or the vars changed since they last passed on this warehouse.")
 @click.pass_obj
 @_records_run("build")
-def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None,
+def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None, everything: bool,
           max_data_lag_hours: float | None, unit_tests: bool | None) -> None:
-    """Run `dbt build` (models, seeds, data tests; unit tests when the code changed)."""
-    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours, unit_tests)
+    """Run `dbt build` (models, seeds, data tests; unit tests when the code changed).
+
+    Only the nodes downstream of what changed since the last successful build run: the sources
+    with new loads, and the windowed models when as_of differs. --all builds every node.
+    """
+    _build(warehouse, run, as_of, full_refresh, select, max_data_lag_hours, unit_tests, everything)
 
 
-def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None, unit_tests=None):
+def _build(warehouse, run, as_of=None, full_refresh=False, select=None, max_data_lag_hours=None, unit_tests=None,
+           everything=False):
     from .build import build as run_build
 
     click.echo(f"building the marts{' as of ' + as_of if as_of else ''} (dbt build) ...", err=True)
     run.as_of = as_of
     dbt_vars = {} if max_data_lag_hours is None else {"cohort_max_data_lag_hours": max_data_lag_hours}
     result = run_build(warehouse, as_of=as_of, full_refresh=full_refresh, select=select, vars=dbt_vars,
-                       unit_tests=unit_tests)
+                       unit_tests=unit_tests, everything=everything)
     run.dbt_invocation_id, run.dbt_results = result.invocation_id, result.counts
+    if result.skipped_reason:
+        click.echo(f"build: nothing to build ({result.skipped_reason}; --all builds anyway)")
+        return result
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     click.echo(f"build: {counts}")
     return result

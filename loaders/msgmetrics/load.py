@@ -35,12 +35,16 @@ class LoadResult:
 DESTINATION_MEMORY_LIMIT = "1GB"
 
 
-def _pipeline(warehouse: Warehouse, name: str, dataset: str) -> dlt.Pipeline:
+def _pipeline(warehouse: Warehouse, name: str, dataset: str, any_row_order: bool = False) -> dlt.Pipeline:
+    """any_row_order: DuckDB may store a load's rows in any order (only for tables whose rows
+    were deduplicated before dlt: dlt's own delete-insert keeps an arbitrary one of duplicate keys)."""
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     warehouse.ensure_parent()
     credentials = DuckDbCredentials(str(warehouse.path))
     credentials.global_config = {"memory_limit": DESTINATION_MEMORY_LIMIT}
+    if any_row_order:
+        credentials.global_config["preserve_insertion_order"] = False
     return dlt.pipeline(
         pipeline_name=name,
         destination=dlt.destinations.duckdb(credentials),
@@ -60,10 +64,11 @@ def _count(warehouse: Warehouse, table: str) -> int:
         con.close()
 
 
-def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, source, stats) -> LoadResult:
+def _run(warehouse: Warehouse, pipeline_name: str, dataset: str, table: str, source, stats,
+         any_row_order: bool = False) -> LoadResult:
     with writer_lock(warehouse, f"load {pipeline_name}"):
         before = _count(warehouse, f"{dataset}.{table}")
-        info = _pipeline(warehouse, pipeline_name, dataset).run(source, loader_file_format="parquet")
+        info = _pipeline(warehouse, pipeline_name, dataset, any_row_order).run(source, loader_file_format="parquet")
         after = _count(warehouse, f"{dataset}.{table}")
     return LoadResult(list(info.loads_ids), before, after, stats)
 
@@ -79,7 +84,10 @@ def load_webhooks(warehouse: Warehouse, locations: list[str], reread: bool = Fal
             rows = _count(warehouse, f"{RAW_WEBHOOKS_DATASET}.webhook_events")
         return LoadResult([], rows, rows, stats, note=str(exc))
     source = customerio_webhooks(locations, reread=reread, stats=stats, dedup_against_destination=True)
-    return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats)
+    # the events are appended deduplicated (EventReader) and staging orders by load, file and
+    # line, so DuckDB need not keep the row order: ~20 % off the insert of 10M events
+    return _run(warehouse, "msgmetrics_webhooks", RAW_WEBHOOKS_DATASET, "webhook_events", source, stats,
+                any_row_order=True)
 
 
 def load_orders(warehouse: Warehouse, locations: list[str]) -> LoadResult:

@@ -44,14 +44,20 @@ def _unit_tests_run(target) -> int:
     return sum(r["unique_id"].startswith("unit_test.") for r in results)
 
 
-def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
+def generated_in_two_parts(tmp_path, seed: int):
+    """300 people over 30 days; the first 70 % of the webhook files in `first`, the rest in `later`."""
     data = tmp_path / "data"
-    manifest = generate(data, people=300, days=30, seed=5)
+    manifest = generate(data, people=300, days=30, seed=seed)
     files = sorted((data / "webhooks").glob("*.jsonl"))
     first, later = tmp_path / "first", tmp_path / "later"
     first.mkdir(), later.mkdir()
     for n, f in enumerate(files):
         shutil.copy(f, (first if n < len(files) * 0.7 else later) / f.name)
+    return data, manifest, first, later
+
+
+def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
+    data, manifest, first, later = generated_in_two_parts(tmp_path, seed=5)
     warehouse = tmp_path / "w.duckdb"
     as_of = manifest["end"]
 

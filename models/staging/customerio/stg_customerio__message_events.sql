@@ -20,7 +20,7 @@ source as (
     {% if is_incremental() %}
     -- only what loads since the last build brought: a late event comes with a later
     -- _loaded_at whatever its event time, so no lateness is ever missed
-    where {{ to_utc_timestamp('_loaded_at') }} > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
+    where {{ loaded_since_last_build() }}
     {% endif %}
 
 ),

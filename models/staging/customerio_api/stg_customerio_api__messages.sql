@@ -24,7 +24,7 @@ source as (
 
     {{ source_or_empty('customerio_api', 'messages', columns) }}
     {% if is_incremental() %}
-    where {{ to_utc_timestamp('_loaded_at') }} > (select {{ loaded_at_watermark('loaded_at') }} from {{ this }})
+    where {{ loaded_since_last_build() }}
     {% endif %}
 
 ),

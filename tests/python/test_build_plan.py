@@ -1,0 +1,107 @@
+"""A default build runs only the nodes downstream of what changed, and gives what a full refresh gives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+
+import duckdb
+
+from conftest import run_cli
+from msgmetrics.build_plan import BuildState, plan, source_signatures
+from test_incremental import MARTS, _snapshot, generated_in_two_parts
+
+LAG = ("--max-data-lag-hours", "1000")  # as of the data's end with part of it loaded
+
+
+def _ran(target) -> set[str]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2] for r in results if r["unique_id"].startswith(("model.", "seed."))}
+
+
+def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(tmp_path):
+    data, manifest, first, later = generated_in_two_parts(tmp_path, seed=7)
+    warehouse = tmp_path / "w.duckdb"
+    as_of = manifest["end"]
+    earlier_as_of = (datetime.fromisoformat(as_of.replace("Z", "+00:00")) - timedelta(hours=6)).isoformat()
+    target = tmp_path / "target"
+    env = {"DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(tmp_path / "logs")}
+
+    run_cli(warehouse, "load", "webhooks", str(first))
+    run_cli(warehouse, "load", "orders", str(data / "orders"))
+    run_cli(warehouse, "build", "--as-of", as_of, *LAG, env=env)  # nothing recorded yet: everything
+    everything = _ran(target)
+    assert {"stg_customerio__message_events", "stg_customerio_api__messages", "dim_cohorts",
+            "amplitude_event_names"} <= everything
+    assert (tmp_path / "w.duckdb.last-build.json").exists()
+
+    # same data, code, vars and as_of: dbt does not run at all
+    (target / "run_results.json").unlink()
+    same = run_cli(warehouse, "build", "--as-of", as_of, *LAG, env=env)
+    assert "build: nothing to build (no new data, same code, vars and as_of as the last build" in same.stdout
+    assert not (target / "run_results.json").exists()
+
+    # new (and late) webhook events: the webhook source's descendants, not the other sources' or the seeds
+    run_cli(warehouse, "load", "webhooks", str(later))
+    run_cli(warehouse, "build", "--as-of", as_of, *LAG, env=env)
+    changed = _ran(target)
+    assert {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
+            "int_purchases__conversions_matched", "int_cohorts__signals", "cohort_membership",
+            "fct_amplitude_events"} <= changed
+    skipped = everything - changed
+    assert {"stg_customerio_api__messages", "stg_customerio_dw__deliveries", "stg_shop__orders",
+            "dim_cohorts", "dim_audiences", "amplitude_event_names"} <= skipped
+    planned = _snapshot(warehouse)
+
+    # another as_of, no new data: the windowed models and what reads them, not the staging
+    run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, env=env)
+    moved = _ran(target)
+    assert {"int_cohorts__signals", "int_cohorts__members", "cohort_membership", "fct_amplitude_events"} <= moved
+    assert not moved & {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
+                        "stg_shop__orders", "dim_cohorts"}
+
+    # --all, and a full refresh as of the same time as `planned`: every node
+    run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, "--all", env=env)
+    assert _ran(target) == everything
+    run_cli(warehouse, "build", "--as-of", as_of, *LAG, "--full-refresh", env=env)
+    assert _ran(target) == everything
+    full = _snapshot(warehouse)
+    for table in MARTS:
+        assert planned[table] == full[table], table
+        assert table == "marts.rpt_identity_conflicts" or full[table], table
+
+
+def test_a_code_or_vars_change_builds_every_node(tmp_path, built_warehouse):
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    shutil.copy(built_warehouse.with_name(built_warehouse.name + ".last-build.json"),
+                tmp_path / "w.duckdb.last-build.json")
+    state = json.loads((tmp_path / "w.duckdb.last-build.json").read_text())
+    target = tmp_path / "target"
+    env = {"DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    run_cli(warehouse, "build", "--as-of", state["as_of"], "--max-data-lag-hours", "40", "--no-unit-tests", env=env)
+    assert {"stg_customerio__message_events", "stg_shop__orders", "dim_cohorts"} <= _ran(target)
+
+
+def test_a_source_signature_changes_with_new_rows_and_with_new_dlt_loads():
+    con = duckdb.connect()
+    con.execute("create schema raw; create table raw.events (id int); create table raw._dlt_loads "
+                "(load_id varchar, status int)")
+    tables = {"source.p.raw.events": ("raw", "events"), "source.p.raw.missing": ("raw", "missing")}
+    empty = source_signatures(con, tables)
+    assert empty == {"source.p.raw.events": [0, 0, None], "source.p.raw.missing": [None, 0, None]}
+    con.execute("insert into raw.events values (1)")  # written by hand, not by dlt
+    inserted = source_signatures(con, tables)
+    assert inserted["source.p.raw.events"] == [1, 0, None]
+    con.execute("insert into raw._dlt_loads values ('1796000000.1', 0)")  # a load that replaced rows
+    reloaded = source_signatures(con, tables)
+    assert reloaded["source.p.raw.events"] == [1, 1, "1796000000.1"]
+    assert len({json.dumps(s["source.p.raw.events"]) for s in (empty, inserted, reloaded)}) == 3
+
+
+def test_the_plan_without_a_recorded_build_or_with_other_code_is_everything():
+    current = BuildState("code-a", "2026-11-01T00:00:00Z", {"source.p.s.t": [1, 1, "1"]})
+    assert plan(None, current, manifest=None).everything
+    assert plan(BuildState("code-b", current.as_of, current.sources), current, manifest=None).everything
+    assert plan(current, current, manifest=None).select == []
