@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import build_plan
 from .settings import PROFILES_DIR, PROJECT_DIR, Warehouse
 from .writer_lock import writer_lock
 
@@ -116,8 +117,6 @@ def build(
     unit_tests: True runs dbt's unit tests, False skips them, None (default) runs them only when
     the code fingerprint changed since they last passed against this warehouse.
     """
-    from . import build_plan
-
     as_of = normalize_as_of(as_of)
     extra = ["--full-refresh"] if full_refresh else []
     if select:
@@ -184,8 +183,6 @@ def parse(warehouse: Warehouse, vars: dict):
 
 
 def source_signatures(warehouse: Warehouse, manifest) -> dict[str, list]:
-    from . import build_plan
-
     if not warehouse.path.exists():
         return {}
     import duckdb

@@ -79,10 +79,6 @@ def write_state(warehouse: Warehouse, state: BuildState) -> None:
     tmp.replace(path)
 
 
-def forget_state(warehouse: Warehouse) -> None:
-    state_path(warehouse).unlink(missing_ok=True)
-
-
 def source_tables(manifest) -> dict[str, tuple[str, str]]:
     """source unique_id -> (schema, table) for every source of the parsed manifest."""
     return {uid: (s.schema, s.identifier) for uid, s in manifest.sources.items()}
