@@ -460,6 +460,7 @@ def run_size(label: str, events: int, root: Path, env: dict, timeout: float, loa
 
     # 2. DuckDB baseline
     baseline_rows: dict = {}
+
     def _drop_baseline() -> None:
         (d / "baseline.duckdb").unlink(missing_ok=True)
         (d / "baseline.duckdb.wal").unlink(missing_ok=True)
@@ -616,6 +617,8 @@ def main() -> None:
     parser.add_argument("--skip-push", action="store_true",
                         help="stop after the incremental build (no push dry-run, no push to the fake)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     sizes = [(s.strip().lower(), parse_size(s)) for s in args.sizes.split(",") if s.strip()]
     if args.workdir:
