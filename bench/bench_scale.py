@@ -16,7 +16,7 @@ user+sys CPU):
   load webhooks     ``msgmetrics --warehouse W load webhooks DIR``   (ratio = load / baseline; target <= 2)
                     These two steps run --repeat times (default 2), each on a fresh database, and keep
                     the fastest run (its times are in the note): on a shared 2-core VM the same DuckDB
-                    baseline took 38-62 s at 10M from one run to the next, so one sample of each made
+                    baseline took 36-62 s at 10M from one run to the next, so one sample of each made
                     the ratio a coin toss.
   load orders       ``msgmetrics --warehouse W load orders DIR``
   build full        ``msgmetrics build --as-of <manifest end> --full-refresh``
