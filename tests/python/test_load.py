@@ -175,6 +175,37 @@ def test_retries_in_one_load_keep_the_first_good_copy_across_files_and_groups(tm
         ("a.jsonl", 4, "missing required field(s): metric", _event(3, metric=...))]
 
 
+def test_line_numbers_are_exact_in_a_file_duckdb_reads_in_parallel(tmp_path):
+    # The reader's DuckDB does not preserve insertion order (faster), and past ~200 MB it
+    # reads one file with both threads, storing lines out of file order. Line numbers come
+    # from a streaming window, which DuckDB keeps in file order regardless: this checks it
+    # on 280 MB, so a DuckDB upgrade that changed it would fail here, not in a user's lineage.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lines, pad = 140_000, "x" * 1_900
+    bad = {70_001: "not json", 139_990: _event(139_990, metric=...)}
+    with open(folder / "big.jsonl", "w") as f:
+        for n in range(1, lines + 1):
+            if n == 120_000:  # a retry of line 5's event: the first copy stays
+                f.write(_event(5, data={**GOOD["data"], "subject": "retry " + pad}) + "\n")
+            else:
+                f.write(bad.get(n) or _event(n, data={**GOOD["data"], "subject": pad}))
+                f.write("\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    result = load_webhooks(warehouse, [str(folder)])
+
+    stored = query(warehouse.path, """
+        select _line_number, event_id, starts_with(data::json->>'subject', 'retry')
+        from raw_customerio.webhook_events order by _line_number""")
+    expected = [(n, f"01HXYZ{n:020d}", False) for n in range(1, lines + 1) if n not in bad and n != 120_000]
+    assert stored == expected
+    assert (result.stats.events_read, result.stats.events_kept, result.stats.quarantined) == (lines - 2, lines - 3, 2)
+    assert query(warehouse.path, """
+        select line_number, reason from raw_customerio.webhook_events_quarantine order by line_number""") == [
+        (70_001, "not valid JSON"), (139_990, "missing required field(s): metric")]
+
+
 def test_later_loads_and_reread_add_only_events_not_stored_yet(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

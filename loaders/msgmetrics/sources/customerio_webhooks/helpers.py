@@ -22,7 +22,10 @@ LINE_KEY_BITS = 40
 
 # read_csv with a delimiter that never occurs in JSON text (ASCII record separator)
 # and no quoting gives one VARCHAR per line; blank lines come back as NULL. A window
-# without ORDER BY numbers the lines in file order (DuckDB keeps insertion order).
+# without ORDER BY numbers the lines in file order: DuckDB runs it as a streaming window,
+# an operator of fixed order, so its pipeline keeps the file's order even when the
+# connection sets preserve_insertion_order = false (as `EventReader`'s does).
+# tests/python/test_load.py checks the numbers on a file DuckDB reads in parallel.
 _READ_LINES = """
     select ({index}::bigint << {bits}) + row_number() over () as line_key, line
     from read_csv($file_{index}, columns = {{'line': 'VARCHAR'}}, header = false, delim = chr(30),
