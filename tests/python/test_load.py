@@ -179,7 +179,7 @@ def test_line_numbers_are_exact_in_a_file_duckdb_reads_in_parallel(tmp_path):
     # The reader's DuckDB does not preserve insertion order (faster), and past ~200 MB it
     # reads one file with both threads, storing lines out of file order. Line numbers come
     # from a streaming window, which DuckDB keeps in file order regardless: this checks it
-    # on 280 MB, so a DuckDB upgrade that changed it would fail here, not in a user's lineage.
+    # on ~300 MB, so a DuckDB upgrade that changed it would fail here, not in a user's lineage.
     folder = tmp_path / "in"
     folder.mkdir()
     lines, pad = 140_000, "x" * 1_900
