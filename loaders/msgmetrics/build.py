@@ -132,18 +132,38 @@ def build(
         current = build_plan.BuildState(code_fingerprint(vars or {}), as_of,
                                         source_signatures(warehouse, manifest))
         whole_graph = not select
+        counts: dict[str, int] = {}
+        if run_unit_tests:  # until they pass again
+            unit_tests_marker(warehouse).unlink(missing_ok=True)
         if whole_graph and not (everything or full_refresh):
             plan = build_plan.plan(build_plan.read_state(warehouse), current, manifest)
             log.info("building %s: %s", "every node" if plan.everything else "what changed",
                      "; ".join(plan.reasons) or "nothing changed")
+            if plan.select is not None and run_unit_tests:
+                # `dbt build --select` runs only the unit tests of the models it selects: all of them first
+                counts = _checked(run_dbt(warehouse, dbt_args("test", warehouse, ["--select", "test_type:unit"],
+                                                              all_vars), manifest=manifest))
+                extra += ["--exclude-resource-type", "unit_test"]
             if plan.select == []:
-                return BuildResult(invocation_id=None, as_of=as_of, unit_tests_ran=False,
-                                   skipped_reason="no new data, same code, vars and as_of as the last build")
+                if not run_unit_tests:
+                    return BuildResult(invocation_id=None, as_of=as_of, unit_tests_ran=False,
+                                       skipped_reason="no new data, same code, vars and as_of as the last build")
+                unit_tests_marker(warehouse).write_text(fingerprint + "\n")
+                return BuildResult(invocation_id=_invocation_id(), as_of=as_of, counts=counts)
             if plan.select:
                 extra += ["--select", *plan.select]
-        if run_unit_tests:  # until they pass again
-            unit_tests_marker(warehouse).unlink(missing_ok=True)
-        result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)
+        for status, n in _checked(run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars),
+                                          manifest=manifest)).items():
+            counts[status] = counts.get(status, 0) + n
+    if whole_graph:  # every node is now computed from `current`
+        build_plan.write_state(warehouse, current)
+        if run_unit_tests:  # every unit test ran and passed
+            unit_tests_marker(warehouse).write_text(fingerprint + "\n")
+    return BuildResult(invocation_id=_invocation_id(), as_of=as_of, counts=counts, unit_tests_ran=run_unit_tests)
+
+
+def _checked(result) -> dict[str, int]:
+    """Nodes per status of a dbt invocation; BuildFailed naming the failures when it did not succeed."""
     counts: dict[str, int] = {}
     failures = []
     for node_result in getattr(result.result, "results", None) or []:
@@ -155,22 +175,19 @@ def build(
                 failures.append("  the newest event is older than var cohort_max_data_lag_hours before as_of, so the "
                                 "cohorts (suppressions included) would be stale and were not refreshed: load the "
                                 "latest webhooks, or pass --max-data-lag-hours for a backfill or a what-if as_of")
-    from dbt_common.invocation import get_invocation_id  # the id dbt wrote into its logs and artifacts
-
-    invocation_id = get_invocation_id()
     if not result.success:
         detail = "\n  ".join(failures) if failures else str(result.exception)
         raise BuildFailed(
             "dbt build failed:\n  " + detail + "\nSee the dbt output above (logs/dbt.log in the project) "
             "for the failing models and tests."
         )
-    if whole_graph:  # every node is now computed from `current`
-        build_plan.write_state(warehouse, current)
-        # every unit test ran and passed, or those of the selected models did: a partial plan
-        # means the same code and vars but as_of, and the others' models do not read as_of
-        if run_unit_tests:
-            unit_tests_marker(warehouse).write_text(fingerprint + "\n")
-    return BuildResult(invocation_id=invocation_id, as_of=as_of, counts=counts, unit_tests_ran=run_unit_tests)
+    return counts
+
+
+def _invocation_id() -> str:
+    from dbt_common.invocation import get_invocation_id  # the id dbt wrote into its logs and artifacts
+
+    return get_invocation_id()
 
 
 def parse(warehouse: Warehouse, vars: dict):

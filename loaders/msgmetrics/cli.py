@@ -353,8 +353,9 @@ def _demo_load_dw_sync(warehouse, run, data_dir: Path):
               help="Fail the cohort freshness test when the newest event is older than this before as_of "
                    "(default: var cohort_max_data_lag_hours, 36). Raise it for a backfill or a what-if as_of.")
 @click.option("--unit-tests/--no-unit-tests", "unit_tests", default=None,
-              help="Run (or skip) dbt's unit tests. Default: run them only when the project's code, the dbt "
-                   "version or the vars changed since they last passed on this warehouse.")
+              help="Run (or skip) dbt's unit tests, all of them, also when no model is to build. Default: run "
+                   "them only when the project's code, the dbt version or the vars changed since they last "
+                   "passed on this warehouse.")
 @click.pass_obj
 @_records_run("build")
 def build(warehouse, run, as_of: str | None, full_refresh: bool, select: str | None, everything: bool,

@@ -54,9 +54,12 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
             "dim_cohorts", "dim_audiences", "amplitude_event_names"} <= skipped
     planned = _snapshot(warehouse)
 
-    # another as_of, no new data: the windowed models and what reads them, not the staging
-    run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, env=env)
+    # another as_of, no new data: the windowed models and what reads them, not the staging;
+    # unit tests asked for: every one of them runs too, not only those of the models built
+    moved_run = run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, "--unit-tests", env=env)
     moved = _ran(target)
+    unit_tests = json.loads((target / "manifest.json").read_text())["unit_tests"]
+    assert moved_run.stdout.count("START unit_test") == len(unit_tests) > 20
     assert {"int_cohorts__signals", "int_cohorts__members", "cohort_membership", "fct_amplitude_events"} <= moved
     assert not moved & {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
                         "stg_shop__orders", "dim_cohorts"}

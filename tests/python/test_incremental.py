@@ -76,6 +76,11 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
     # same code, dbt and vars as the build before, whose unit tests passed: not run again
     assert _unit_tests_run(target) == 0 and "unit tests skipped" in skipped.stderr
     full = _snapshot(warehouse)
+    # nothing changed since: only unit tests asked for explicitly run, and all of them
+    run_cli(warehouse, "build", "--as-of", as_of, "--unit-tests", env=dbt_env)
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    assert len(results) == _unit_tests_run(target) > 20
+    assert {r["status"] for r in results} == {"pass"}
 
     import duckdb
 
