@@ -370,6 +370,16 @@ def test_the_ledger_of_another_environment(demo_warehouse, tmp_path):
     assert "to environment default (not shown: msgmetrics report --env default)" in runs
     assert "pushes" not in re.findall(r'data-chart="([\w-]+)"', html)
 
+    # the module entry point takes the same --env
+    module_out = tmp_path / "module.html"
+    module = subprocess.run([sys.executable, "-m", "msgmetrics.report", str(demo_warehouse), str(module_out),
+                             "--env", "staging"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout.strip() == str(module_out), module.stderr
+    assert "Amplitude environment <code>staging</code> · the ledger holds pushes to default (1 push)" in (
+        module_out.read_text())
+    usage = subprocess.run([sys.executable, "-m", "msgmetrics.report"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: python -m msgmetrics.report" in usage.stderr
+
 
 def test_read_only_and_refused_while_a_writer_holds_the_file(demo_warehouse, tmp_path):
     warehouse = copy_of(demo_warehouse, tmp_path)

@@ -1,7 +1,8 @@
-"""`python -m msgmetrics.report WAREHOUSE [OUT]`: the report without the CLI wiring."""
+"""`python -m msgmetrics.report WAREHOUSE [OUT] [--env NAME]`: the report without the CLI wiring."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -9,13 +10,20 @@ from . import build_report
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help") or len(argv) > 2:
-        print("usage: python -m msgmetrics.report WAREHOUSE.duckdb [OUT.html]  (default: report.html beside it)")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    warehouse = Path(argv[0])
-    out = Path(argv[1]) if len(argv) > 1 else warehouse.expanduser().resolve().parent / "report.html"
+    parser = argparse.ArgumentParser(prog="python -m msgmetrics.report",
+                                     description="Write the msgmetrics HTML report for a DuckDB warehouse.")
+    parser.add_argument("warehouse", type=Path, help="the warehouse's DuckDB file")
+    parser.add_argument("out", type=Path, nargs="?", help="HTML file to write (default: report.html beside it)")
+    parser.add_argument("--env", metavar="NAME", default=None,
+                        help="Amplitude environment whose pushes the report shows (default: the one "
+                             "`msgmetrics push` would use)")
     try:
-        print(build_report(warehouse, out))
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help gives 0, a usage error 2
+        return int(exc.code or 0)
+    out = args.out or args.warehouse.expanduser().resolve().parent / "report.html"
+    try:
+        print(build_report(args.warehouse, out, environment=args.env))
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
