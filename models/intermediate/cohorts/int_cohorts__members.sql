@@ -6,6 +6,8 @@
 {%- set cohorts = cohort_registry() %}
 with
 
+-- referenced by every cohort below, so computed once (DuckDB and PostgreSQL materialize a CTE
+-- referenced more than once): int_cohorts__signals is a view read only here
 signals as (
 
     select * from {{ ref('int_cohorts__signals') }}
