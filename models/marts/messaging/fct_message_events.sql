@@ -16,19 +16,42 @@
 with
 
 {% if is_incremental() %}
-touched as (
+new_rows as (
 
-    select distinct fact_group_key
+    select fact_group_key, delivery_id, event_id
     from {{ ref('int_messaging__events_unioned') }}
     where loaded_at > (select {{ loaded_at_watermark('group_loaded_at') }} from {{ this }})
 
 ),
 
+touched as (
+
+    select distinct fact_group_key from new_rows
+
+),
+
+-- Every row of a touched fact: a delivery's fact holds only rows of that delivery, a
+-- delivery-less fact only rows of that event id, so the rows of the touched deliveries and
+-- event ids are found first through those stored columns (0.4 s on 10M events), and only
+-- they are matched on fact_group_key (computed per row: 1.8 s to compare for all 10M).
+rows_of_touched_ids as (
+
+    select * from {{ ref('int_messaging__events_unioned') }}
+    where delivery_id in (select delivery_id from new_rows)
+
+    union all
+
+    select * from {{ ref('int_messaging__events_unioned') }}
+    where delivery_id is null
+        and event_id in (select event_id from new_rows where delivery_id is null)
+
+),
+
 candidates as (
 
-    select unioned.*
-    from {{ ref('int_messaging__events_unioned') }} as unioned
-    inner join touched on touched.fact_group_key = unioned.fact_group_key
+    select rows_of_touched_ids.*
+    from rows_of_touched_ids
+    inner join touched on touched.fact_group_key = rows_of_touched_ids.fact_group_key
 
 ),
 {% else %}
