@@ -37,7 +37,7 @@ def test_unique_tests_fail_on_each_duplicated_value_and_ignore_nulls(warehouse, 
                 "where event_id = (select min(event_id) from marts.fct_message_events)")
     con.execute("insert into marts.fct_message_events select * replace (null as event_id) "
                 "from marts.fct_message_events using sample 2 rows")
-    # two delivery-days three times each: the combination test has one failing row per combination
+    # every delivery-day of two deliveries three times: one failing row per repeated combination
     con.execute("""insert into intermediate.int_messaging__delivery_days
                    select d.* from intermediate.int_messaging__delivery_days d,
                        (select 1 union all select 2) copies(n)
