@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta
 
 from conftest import REPO, run_cli
 from msgmetrics.build import PROJECT_CODE, code_fingerprint
@@ -22,16 +23,17 @@ MARTS = {  # model -> column left out of the comparison (a load or build time)
     "intermediate.int_messaging__delivery_days": "last_loaded_at",
     "intermediate.int_cohorts__message_signals": "group_loaded_at",
     "intermediate.int_identity__people_observed": "last_loaded_at",
+    "intermediate.int_cohorts__members": "state_built_at",
 }
 
 
-def _snapshot(warehouse) -> dict[str, list[tuple]]:
+def _snapshot(warehouse, tables: dict[str, str | None] = MARTS) -> dict[str, list[tuple]]:
     import duckdb
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         out = {}
-        for table, watermark in MARTS.items():
+        for table, watermark in tables.items():
             cols = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != watermark]
             out[table] = con.execute(f"select {', '.join(cols)} from {table} order by all").fetchall()
         return out
@@ -95,6 +97,55 @@ def test_incremental_build_equals_full_refresh_with_late_events(tmp_path):
         assert len(incremental[table]) == len(full[table]), table
         assert table == "marts.rpt_identity_conflicts" or len(full[table]) > 0, table
         assert incremental[table] == full[table], table
+
+
+COHORT_TABLES = {"intermediate.int_cohorts__members": "state_built_at", "marts.cohort_membership": "computed_at"}
+
+
+def _people_recomputed_by_the_last_build(warehouse) -> tuple[int, int]:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute("""
+            select count(*) filter (where state_built_at = (select max(state_built_at)
+                                                           from intermediate.int_cohorts__person_states)),
+                   count(*)
+            from intermediate.int_cohorts__person_states""").fetchone()
+    finally:
+        con.close()
+
+
+def test_cohorts_follow_a_moving_as_of_per_person(tmp_path):
+    """No new data, only as_of moves (forward 3 days, back 2, then 1 day past the data's end,
+    where no signal enters the view and only window edges change anything): each incremental
+    build recomputes only the people with a window edge or a signal between the two as_of,
+    and gives exactly the cohorts a full refresh gives."""
+    data = tmp_path / "data"
+    manifest = generate(data, people=300, days=30, seed=11)
+    warehouse = tmp_path / "w.duckdb"
+    env = {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    lag = ("--max-data-lag-hours", "1000")
+    run_cli(warehouse, "load", "webhooks", str(data / "webhooks"))
+    run_cli(warehouse, "load", "orders", str(data / "orders"))
+    end = datetime.fromisoformat(manifest["end"].replace("Z", "+00:00"))
+    as_ofs = [(end - timedelta(days=d)).isoformat() for d in (6, 3, 5, -1)]
+
+    run_cli(warehouse, "build", "--as-of", as_ofs[0], *lag, env=env)
+    previous = _snapshot(warehouse, COHORT_TABLES)
+    for as_of in as_ofs[1:]:
+        run_cli(warehouse, "build", "--as-of", as_of, *lag, "--no-unit-tests", env=env)  # incremental
+        incremental = _snapshot(warehouse, COHORT_TABLES)
+        recomputed, people = _people_recomputed_by_the_last_build(warehouse)
+        run_cli(warehouse, "build", "--as-of", as_of, *lag, "--full-refresh", "--no-unit-tests", env=env)
+        full = _snapshot(warehouse, COHORT_TABLES)
+        members = "intermediate.int_cohorts__members"
+        assert incremental[members] != previous[members], as_of  # people entered or left cohorts
+        assert len(full[members]) > 100
+        for table in COHORT_TABLES:
+            assert incremental[table] == full[table], (as_of, table)
+        assert 0 < recomputed < people, (as_of, recomputed, people)  # per person, not everyone
+        previous = full
 
 
 def test_code_fingerprint_follows_the_project_code_and_the_vars(tmp_path):
