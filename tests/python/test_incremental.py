@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
+import yaml
 from conftest import REPO, run_cli
 from msgmetrics.build import PROJECT_CODE, code_fingerprint
 from msgmetrics.generate import generate
@@ -146,6 +150,46 @@ def test_cohorts_follow_a_moving_as_of_per_person(tmp_path):
             assert incremental[table] == full[table], (as_of, table)
         assert 0 < recomputed < people, (as_of, recomputed, people)  # per person, not everyone
         previous = full
+
+
+def _build_with_vars(warehouse, env: dict, as_of: str, dbt_vars: dict, full_refresh: bool = False) -> None:
+    """`msgmetrics build` with other dbt vars (the CLI takes none but the lag), in a subprocess."""
+    code = ("import json, sys; from msgmetrics.build import build; from msgmetrics.settings import Warehouse; "
+            "build(Warehouse.resolve(sys.argv[1]), as_of=sys.argv[2], vars=json.loads(sys.argv[3]), "
+            "full_refresh=sys.argv[4] == '1', unit_tests=False)")
+    subprocess.run([sys.executable, "-c", code, str(warehouse), as_of, json.dumps(dbt_vars), "1" if full_refresh else "0"],
+                   cwd=REPO, env={**os.environ, **env}, check=True, capture_output=True, timeout=600)
+
+
+def test_another_cohort_registry_recomputes_everyone(tmp_path):
+    """Same data and as_of, one cohort's window changed (another code fingerprint: every node
+    runs, incrementally): every person's state is rewritten and the cohorts equal a full refresh
+    with the new registry."""
+    data = tmp_path / "data"
+    manifest = generate(data, people=300, days=30, seed=13)
+    warehouse = tmp_path / "w.duckdb"
+    env = {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    run_cli(warehouse, "load", "webhooks", str(data / "webhooks"))
+    run_cli(warehouse, "load", "orders", str(data / "orders"))
+    as_of = manifest["end"]
+    lag = {"cohort_max_data_lag_hours": 1000}
+    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", "--no-unit-tests", env=env)
+    before = _snapshot(warehouse, COHORT_TABLES)
+
+    cohorts = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cohorts"]
+    (engagers,) = [c for c in cohorts if c["name"] == "high_intent_engagers"]
+    engagers["window_days"] = 2
+    _build_with_vars(warehouse, env, as_of, {**lag, "cohorts": cohorts})
+    incremental = _snapshot(warehouse, COHORT_TABLES)
+    recomputed, people = _people_recomputed_by_the_last_build(warehouse)
+    _build_with_vars(warehouse, env, as_of, {**lag, "cohorts": cohorts}, full_refresh=True)
+    full = _snapshot(warehouse, COHORT_TABLES)
+
+    assert recomputed == people > 100
+    members = "intermediate.int_cohorts__members"
+    assert incremental[members] != before[members]
+    for table in COHORT_TABLES:
+        assert incremental[table] == full[table], table
 
 
 def test_code_fingerprint_follows_the_project_code_and_the_vars(tmp_path):
