@@ -5,6 +5,9 @@ The real source, client and dlt pipeline run; only Customer.io is replaced by th
 from __future__ import annotations
 
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -17,6 +20,7 @@ from msgmetrics.load import ApiSettings, load_api
 from msgmetrics.settings import Warehouse
 from msgmetrics.sources.customerio_api import AppApiAuthError, AppApiError
 from msgmetrics.sources.customerio_api.helpers import DAY_S, base_url_for, read_start, windows
+from msgmetrics.writer_lock import writer_lock
 
 KEY = "cio-test-key-7f3a9c"
 T0 = 1790812800  # 2026-10-01T00:00:00Z
@@ -408,6 +412,25 @@ def test_cli_load_api_prints_progress_summary_and_records_the_run(tmp_path):
     (loaded,), = query(tmp_path / "w.duckdb", "select loaded from msgmetrics_ledger.runs where command = 'load api'")
     assert '"raw_customerio_api.messages": {"rows_added": 1200' in loaded
     assert KEY not in proc.stdout + proc.stderr
+
+
+def test_a_load_waiting_behind_a_build_stamps_its_rows_after_that_build(tmp_path):
+    """The rows' _loaded_at is taken once the load holds the writer lock: stamped when the source
+    was made, they would be older than a build that ran meanwhile, below its incremental models'
+    watermark, and never reach the marts."""
+    fake = FakeCustomerIo(Workspace(messages=spread(30, T0, T0 + DAY_S),
+                                    campaigns=[{"id": 7, "name": "Welcome"}], campaign_actions={7: []}), api_key=KEY)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with fake, ThreadPoolExecutor(1) as pool:
+        with writer_lock(warehouse, "a build"):
+            loading = pool.submit(_load, tmp_path, fake, resources=["messages", "campaigns"], since=T0, until=T0 + 2 * DAY_S)
+            time.sleep(0.5)  # the load has made its source and waits for the lock
+            released = datetime.now(timezone.utc)
+        loading.result(timeout=120)
+    assert query(warehouse.path, """
+        select count(*), bool_and(_loaded_at > ?::timestamptz) from (
+            select _loaded_at from raw_customerio_api.messages
+            union all select _loaded_at from raw_customerio_api.campaigns)""", [released.isoformat()]) == [(31, True)]
 
 
 def test_unknown_resource_is_a_usage_error(tmp_path):

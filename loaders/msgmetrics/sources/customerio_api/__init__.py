@@ -160,7 +160,17 @@ def customerio_api(
     hint = "" if api_url else f" (the {region.upper()} data center, {base_url})"
     client = AppApiClient(api_key, base_url, region_hint=hint, **(client_options or {}))
     stats.http = client.stats
-    loaded_at = datetime.now(timezone.utc)
+    load_clock: list[datetime] = []
+
+    def loaded_at() -> datetime:
+        """The load's time, taken when the first resource starts reading, not when the source is
+        made: the pipeline runs inside the warehouse's writer lock, so no build can run between
+        this time and the insert (a build that did would take a newer watermark than these rows
+        and its incremental models would never see them)."""
+        if not load_clock:
+            load_clock.append(datetime.now(timezone.utc))
+        return load_clock[0]
+
     until = int(time.time()) if until is None else until
     parents: dict[str, list[dict]] = {}
 
@@ -194,7 +204,7 @@ def customerio_api(
                     objects = [o for page in client.pages(child_path, key, params) for o in page]
                     groups.append((child_path, (parent_key, parent["id"]), objects))
             for endpoint, parent, objects in groups:
-                rows, bad = metadata_rows(objects, name, endpoint, loaded_at, parent)
+                rows, bad = metadata_rows(objects, name, endpoint, loaded_at(), parent)
                 stats.metadata_rows[name] = stats.metadata_rows.get(name, 0) + len(rows)
                 if rows:
                     yield rows
@@ -210,13 +220,14 @@ def customerio_api(
         state = dlt.current.resource_state()
         start = read_start(since, state.get("read_until"), reread_days, until)
         hints = _quarantine_hints(MESSAGES_QUARANTINE_TABLE)
+        load_time = loaded_at()
         pending: list[pa.Table] = []
         spans = windows(start, until, MAX_WINDOW_DAYS, min_parts=fetch_threads)
         stats.windows.extend(spans)
         log.info("messages: reading deliveries created %s .. %s in %d window(s)", iso(start), iso(until), len(spans))
         param_sets = [{"limit": MESSAGES_PAGE_LIMIT, "start_ts": lo, "end_ts": hi} for lo, hi in spans]
         pages = client.pages_of_each(MESSAGES_PATH, "messages", param_sets, threads=fetch_threads,
-                                     transform=lambda page: messages_to_arrow(page, loaded_at, MESSAGES_PATH))
+                                     transform=lambda page: messages_to_arrow(page, load_time, MESSAGES_PATH))
         for good, bad in _without_full_gc_scans_of(pages):
             stats.pages += 1
             stats.deliveries_read += good.num_rows
