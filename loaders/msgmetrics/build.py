@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from . import build_plan
 from .settings import PROFILES_DIR, PROJECT_DIR, Warehouse
@@ -16,6 +18,9 @@ from .writer_lock import writer_lock
 
 
 log = logging.getLogger(__name__)
+
+# The time after which the incremental models' data tests look (macros/tests/checked_since.sql).
+CHECKED_AFTER_ENV = "MSGMETRICS_CHECKED_AFTER"
 
 # What a unit test's result depends on: the project's SQL, YAML and seeds (tests/dbt included).
 PROJECT_CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt")
@@ -127,10 +132,11 @@ def build(
     if not run_unit_tests:
         extra += ["--exclude-resource-type", "unit_test"]
         log.info("unit tests skipped: they passed on this code, dbt version and vars (build --unit-tests runs them)")
-    with writer_lock(warehouse, "build"):
+    with writer_lock(warehouse, "build"), _unset_before_and_after(CHECKED_AFTER_ENV):
+        started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # no load runs from here on
         manifest = parse(warehouse, all_vars)
         current = build_plan.BuildState(code_fingerprint(vars or {}), as_of,
-                                        source_signatures(warehouse, manifest))
+                                        source_signatures(warehouse, manifest), started_at)
         whole_graph = not select
         counts: dict[str, int] = {}
         if run_unit_tests:  # until they pass again
@@ -139,6 +145,10 @@ def build(
             plan = build_plan.plan(build_plan.read_state(warehouse), current, manifest)
             log.info("building %s: %s", "every node" if plan.everything else "what changed",
                      "; ".join(plan.reasons) or "nothing changed")
+            if plan.checked_after:
+                os.environ[CHECKED_AFTER_ENV] = plan.checked_after
+                log.info("incremental models' data tests: the rows loaded since the last build (%s UTC)",
+                         plan.checked_after)
             if plan.select is not None and run_unit_tests:
                 # `dbt build --select` runs only the unit tests of the models it selects: all of them first
                 counts = _checked(run_dbt(warehouse, dbt_args("test", warehouse, ["--select", "test_type:unit"],
@@ -160,6 +170,16 @@ def build(
         if run_unit_tests:  # every unit test ran and passed
             unit_tests_marker(warehouse).write_text(fingerprint + "\n")
     return BuildResult(invocation_id=_invocation_id(), as_of=as_of, counts=counts, unit_tests_ran=run_unit_tests)
+
+
+@contextlib.contextmanager
+def _unset_before_and_after(env_var: str) -> Iterator[None]:
+    """`env_var` absent from this process's environment on entry and again on exit."""
+    os.environ.pop(env_var, None)
+    try:
+        yield
+    finally:
+        os.environ.pop(env_var, None)
 
 
 def _checked(result) -> dict[str, int]:

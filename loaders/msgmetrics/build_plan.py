@@ -13,6 +13,11 @@ source table, which nodes those are not:
     (`as_of_timestamp`, `computed_at_timestamp` and the macros that call them);
   * nothing of that: no dbt run at all.
 
+When the plan is not "every node", the data tests of the incremental models may also look only
+at what this build can have written: the rows loaded after the last build started (its tests
+passed on everything before; see macros/tests/checked_since.sql). `Plan.checked_after` is that
+time; None (every node) keeps the whole-table tests.
+
 A source table's signature is its row count and the dlt loads of its dataset (`_dlt_loads`: how
 many, the newest id), so a load that replaces rows without adding any still counts as a change.
 The state of the last successful build is kept in a JSON file beside the warehouse, like the unit
@@ -38,15 +43,17 @@ class BuildState:
     fingerprint: str  # code_fingerprint without as_of
     as_of: str | None  # normalised; None = the build's own start time
     sources: dict[str, list]  # source unique_id -> signature
+    started_at: str | None = None  # UTC 'YYYY-MM-DD HH:MM:SS.ffffff', taken under the writer lock
 
     def to_json(self) -> str:
-        return json.dumps({"fingerprint": self.fingerprint, "as_of": self.as_of, "sources": self.sources},
-                          sort_keys=True)
+        return json.dumps({"fingerprint": self.fingerprint, "as_of": self.as_of, "sources": self.sources,
+                           "started_at": self.started_at}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "BuildState":
         data = json.loads(text)
-        return cls(data["fingerprint"], data.get("as_of"), {k: list(v) for k, v in data["sources"].items()})
+        return cls(data["fingerprint"], data.get("as_of"), {k: list(v) for k, v in data["sources"].items()},
+                   data.get("started_at"))
 
 
 @dataclass
@@ -55,6 +62,7 @@ class Plan:
 
     select: list[str] | None
     reasons: list[str] = field(default_factory=list)
+    checked_after: str | None = None  # incremental models' tests: rows loaded after this (UTC); None = all
 
     @property
     def everything(self) -> bool:
@@ -137,4 +145,4 @@ def plan(previous: BuildState | None, current: BuildState, manifest) -> Plan:
     if current.as_of is None or current.as_of != previous.as_of:
         select += [f"{name}+" for name in clock_models(manifest)]
         reasons.append("as_of is now" if current.as_of is None else f"as_of changed from {previous.as_of}")
-    return Plan(select, reasons)
+    return Plan(select, reasons, checked_after=previous.started_at)

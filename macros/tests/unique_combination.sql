@@ -1,22 +1,38 @@
 {#- Fails for each combination of `columns` that appears more than once
-    (dbt_utils.unique_combination_of_columns, which we cannot install). -#}
-{% test unique_combination(model, columns) %}
-{{ adapter.dispatch('test_unique_combination', 'msgmetrics')(model, columns) }}
+    (dbt_utils.unique_combination_of_columns, which we cannot install). With `loaded_at_column`,
+    an incremental build checks only the combinations of the rows loaded since the last check
+    (see checked_since.sql). -#}
+{% test unique_combination(model, columns, loaded_at_column=none) %}
+{%- set after = checked_after() if loaded_at_column else none -%}
+{{ adapter.dispatch('test_unique_combination', 'msgmetrics')(model, columns, loaded_at_column, after) }}
 {% endtest %}
 
-{% macro default__test_unique_combination(model, columns) %}
+{% macro default__test_unique_combination(model, columns, loaded_at_column=none, after=none) %}
 select {{ columns | join(', ') }}, count(*) as occurrences
-from {{ model }}
+from {{ model }} as checked
+{%- if after is not none %}
+where exists (
+    select 1 from {{ model }} as written
+    where written.{{ loaded_at_column }} > {{ after }}
+    {%- for column in columns %}
+        and written.{{ column }} is not distinct from checked.{{ column }}
+    {%- endfor %}
+)
+{%- endif %}
 group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endmacro %}
 
 {#- DuckDB: the same rows, found faster (see duplicate_hashes). -#}
-{% macro duckdb__test_unique_combination(model, columns) %}
+{% macro duckdb__test_unique_combination(model, columns, loaded_at_column=none, after=none) %}
 {%- set key = columns | join(', ') %}
 select {{ key }}, count(*) as occurrences
 from {{ model }}
+{%- if after is none %}
 where hash({{ key }}) in ({{ duplicate_hashes(model, key) }})
+{%- else %}
+where hash({{ key }}) in (select hash({{ key }}) from {{ model }} where {{ loaded_at_column }} > {{ after }})
+{%- endif %}
 group by {{ key }}
 having count(*) > 1
 {% endmacro %}

@@ -10,6 +10,7 @@ import duckdb
 
 from conftest import run_cli
 from msgmetrics.build_plan import BuildState, plan, source_signatures
+from test_data_tests import EVENTS_UNIQUE
 from test_incremental import MARTS, _snapshot, generated_in_two_parts
 
 LAG = ("--max-data-lag-hours", "1000")  # as of the data's end with part of it loaded
@@ -18,6 +19,11 @@ LAG = ("--max-data-lag-hours", "1000")  # as of the data's end with part of it l
 def _ran(target) -> set[str]:
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[2] for r in results if r["unique_id"].startswith(("model.", "seed."))}
+
+
+def _test_sql(target, name: str) -> str:
+    """The SQL dbt ran for a data test in the last build."""
+    return next((target / "run").rglob(f"{name}.sql")).read_text()
 
 
 def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(tmp_path):
@@ -43,8 +49,12 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     assert not (target / "run_results.json").exists()
 
     # new (and late) webhook events: the webhook source's descendants, not the other sources' or the seeds
+    assert "group_loaded_at" not in _test_sql(target, EVENTS_UNIQUE)  # the first build tested whole tables
+    first_build = json.loads((tmp_path / "w.duckdb.last-build.json").read_text())
     run_cli(warehouse, "load", "webhooks", str(later))
     run_cli(warehouse, "build", "--as-of", as_of, *LAG, env=env)
+    # ... and tested the incremental models' rows loaded since the last build started
+    assert f"where group_loaded_at > cast('{first_build['started_at']}' as timestamp)" in _test_sql(target, EVENTS_UNIQUE)
     changed = _ran(target)
     assert {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
             "int_purchases__conversions_matched", "int_cohorts__signals", "cohort_membership",
@@ -69,6 +79,7 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     assert _ran(target) == everything
     run_cli(warehouse, "build", "--as-of", as_of, *LAG, "--full-refresh", env=env)
     assert _ran(target) == everything
+    assert "group_loaded_at" not in _test_sql(target, EVENTS_UNIQUE)
     full = _snapshot(warehouse)
     for table in MARTS:
         assert planned[table] == full[table], table
@@ -103,8 +114,12 @@ def test_a_source_signature_changes_with_new_rows_and_with_new_dlt_loads():
     assert len({json.dumps(s["source.p.raw.events"]) for s in (empty, inserted, reloaded)}) == 3
 
 
-def test_the_plan_without_a_recorded_build_or_with_other_code_is_everything():
+def test_the_plan_without_a_recorded_build_or_with_other_code_is_everything_and_tests_whole_tables():
     current = BuildState("code-a", "2026-11-01T00:00:00Z", {"source.p.s.t": [1, 1, "1"]})
     assert plan(None, current, manifest=None).everything
     assert plan(BuildState("code-b", current.as_of, current.sources), current, manifest=None).everything
     assert plan(current, current, manifest=None).select == []
+    # data tests look at the rows loaded after the last build started, unless every node builds
+    started = "2026-12-01 06:00:00.000001"
+    assert plan(BuildState("code-a", current.as_of, current.sources, started), current, manifest=None).checked_after == started
+    assert plan(BuildState("code-b", current.as_of, current.sources, started), current, manifest=None).checked_after is None
