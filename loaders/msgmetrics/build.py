@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from . import build_plan
+from . import build_plan, dbt_schedule
 from .settings import PROFILES_DIR, PROJECT_DIR, Warehouse
 from .writer_lock import writer_lock
 
@@ -162,8 +162,11 @@ def build(
                 return BuildResult(invocation_id=_invocation_id(), as_of=as_of, counts=counts)
             if plan.select:
                 extra += ["--select", *plan.select]
-        for status, n in _checked(run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars),
-                                          manifest=manifest)).items():
+        with dbt_schedule.critical_path_first(dbt_schedule.read_seconds(warehouse),
+                                               dbt_schedule.profile_threads(PROFILES_DIR)):
+            result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)
+        dbt_schedule.record_seconds(warehouse, getattr(result.result, "results", None) or [])
+        for status, n in _checked(result).items():
             counts[status] = counts.get(status, 0) + n
     if whole_graph:  # every node is now computed from `current`
         build_plan.write_state(warehouse, current)
