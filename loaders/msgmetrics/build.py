@@ -145,10 +145,6 @@ def build(
             plan = build_plan.plan(build_plan.read_state(warehouse), current, manifest)
             log.info("building %s: %s", "every node" if plan.everything else "what changed",
                      "; ".join(plan.reasons) or "nothing changed")
-            if plan.checked_after:
-                os.environ[CHECKED_AFTER_ENV] = plan.checked_after
-                log.info("incremental models' data tests: the rows loaded since the last build (%s UTC)",
-                         plan.checked_after)
             if plan.select is not None and run_unit_tests:
                 # `dbt build --select` runs only the unit tests of the models it selects: all of them first
                 counts = _checked(run_dbt(warehouse, dbt_args("test", warehouse, ["--select", "test_type:unit"],
@@ -162,6 +158,10 @@ def build(
                 return BuildResult(invocation_id=_invocation_id(), as_of=as_of, counts=counts)
             if plan.select:
                 extra += ["--select", *plan.select]
+            if plan.checked_after:
+                os.environ[CHECKED_AFTER_ENV] = plan.checked_after
+                log.info("incremental models' data tests: the rows loaded since the last build (%s UTC)",
+                         plan.checked_after)
         with dbt_schedule.critical_path_first(dbt_schedule.read_seconds(warehouse),
                                                dbt_schedule.profile_threads(PROFILES_DIR)):
             result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)

@@ -14,35 +14,30 @@
 
 with
 
-current_members as (
-
-    select * from {{ ref('cohort_membership') }}
-
-),
-
+-- the build's as_of, only when it is later than any before (otherwise nothing is written,
+-- and the members and open spells below are not even joined: 1.7 s at 950k members)
 build as (
 
     select * from {{ ref('int_cohorts__data_freshness') }}
+    {%- if is_incremental() %}
+    where as_of > (select {{ loaded_at_watermark('last_observed_at') }} from {{ this }})
+    {%- endif %}
+
+),
+
+current_members as (
+
+    select * from {{ ref('cohort_membership') }}
+    where exists (select 1 from build)
 
 ),
 
 {%- if is_incremental() %}
 
-previous as (
-
-    select * from {{ this }}
-
-),
-
-watermark as (
-
-    select max(last_observed_at) as observed_through from previous
-
-),
-
 open_spells as (
 
-    select * from previous where exited_at is null
+    select * from {{ this }}
+    where exited_at is null and exists (select 1 from build)
 
 ),
 
@@ -129,14 +124,7 @@ changes as (
 
 final as (
 
-    select changes.*
-    from changes
-    {%- if is_incremental() %}
-    cross join build
-    cross join watermark
-    -- only a build that moves as_of forward writes history
-    where watermark.observed_through is null or build.as_of > watermark.observed_through
-    {%- endif %}
+    select * from changes
 
 )
 
