@@ -99,6 +99,24 @@ msgmetrics:
     assert on_postgres == on_duckdb and len(on_postgres) > 0
     assert pg_events == tuple(query(built_warehouse, "select count(*), count(distinct event_id) from marts.fct_message_events")[0])
 
+    # the incremental builds' key tests, scoped to the rows loaded after a time (all rows here): their
+    # portable SQL runs on PostgreSQL and finds no duplicate
+    scoped = ["incremental_unique_fct_message_events_event_id__group_loaded_at",
+              "incremental_not_null_stg_customerio__message_events_event_id__loaded_at",
+              "msgmetrics_unique_combination_int_messaging__delivery_days_delivery_id__metric_date__channel__"
+              "parent_type__parent_id__action_id__last_loaded_at"]
+    proc = subprocess.run(
+        [str(dbt), "test", "--project-dir", str(REPO), "--profiles-dir", str(tmp_path), "--target-path",
+         str(tmp_path / "target"), "--select", *scoped],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "MSGMETRICS_CHECKED_AFTER": "2000-01-01 00:00:00"},
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert sorted(r["unique_id"].split(".")[2] for r in results if r["status"] == "pass") == sorted(scoped)
+    [days_sql] = [r["compiled_code"] for r in results if r["unique_id"].split(".")[2] == scoped[2]]
+    assert "last_loaded_at > cast('2000-01-01 00:00:00' as timestamp" in days_sql and "is not distinct from" in days_sql
+
     # the incremental cohort history on PostgreSQL: 8 days later (no new data) the 7-day clickers have left
     later = (datetime.fromisoformat(manifest["end"]) + timedelta(days=8)).isoformat()
     proc = subprocess.run(
