@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .settings import Warehouse
+from .settings import Warehouse, replace_file
 
 # The macros through which a model reads the build's clock (macros/as_of.sql).
 CLOCK_MACROS = ("macro.msgmetrics.as_of_timestamp", "macro.msgmetrics.computed_at_timestamp")
@@ -81,10 +81,7 @@ def read_state(warehouse: Warehouse) -> BuildState | None:
 
 
 def write_state(warehouse: Warehouse, state: BuildState) -> None:
-    path = state_path(warehouse)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(state.to_json() + "\n")
-    tmp.replace(path)
+    replace_file(state_path(warehouse), state.to_json() + "\n")
 
 
 def source_tables(manifest) -> dict[str, tuple[str, str]]:

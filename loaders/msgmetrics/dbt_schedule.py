@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from .settings import Warehouse
+from .settings import Warehouse, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,8 @@ def record_seconds(warehouse: Warehouse, results) -> None:
              if getattr(r, "node", None) is not None and r.execution_time is not None}
     if not timed:
         return
-    path = seconds_path(warehouse)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({**read_seconds(warehouse), **timed}, sort_keys=True, indent=0) + "\n")
-    tmp.replace(path)
+    replace_file(seconds_path(warehouse),
+                 json.dumps({**read_seconds(warehouse), **timed}, sort_keys=True, indent=0) + "\n")
 
 
 def critical_path_scores(graph, seconds: dict[str, float]) -> dict[str, float]:
@@ -78,7 +76,7 @@ def critical_path_first(seconds: dict[str, float], threads: int) -> Iterator[Non
         log.debug("dbt's GraphQueue is not the one known here: nodes run in dbt's own order")
         yield
         return
-    get_scores, get = originals
+    get = originals[1]
 
     def get_when_a_thread_is_free(self, block: bool = True, timeout: float | None = None):
         with self.lock:  # mark_done notifies some_task_done (a condition on this lock)

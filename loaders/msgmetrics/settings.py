@@ -55,3 +55,10 @@ class Warehouse:
 
     def ensure_parent(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `path` whole (through a temporary file beside it): readers never see half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
