@@ -13,11 +13,20 @@
 
 {#- Where the same fact can come from several sources: which one wins. Webhooks carry every
     occurrence with its machine flags; the Data Warehouse Sync metrics do too; the App API
-    keeps only the first time each metric was reached per delivery. -#}
+    keeps only the first time each metric was reached per delivery.
+    `rows_replaced`: whether a later load can replace a row of the source with one that says
+    something else (another person, another metric time): an App API delivery re-read, a Data
+    Warehouse Sync re-export. Webhook rows never are: the loader keeps the first row of each
+    event_id (raw_customerio.webhook_events is append-only). -#}
 {% macro message_event_sources() -%}
     {{ return([
-        {'model': 'stg_customerio__message_events', 'event_source': 'webhook', 'precedence': 1},
-        {'model': 'int_customerio_dw__message_events', 'event_source': 'dw_sync', 'precedence': 2},
-        {'model': 'int_customerio_api__message_events', 'event_source': 'app_api', 'precedence': 3},
+        {'model': 'stg_customerio__message_events', 'event_source': 'webhook', 'precedence': 1, 'rows_replaced': false},
+        {'model': 'int_customerio_dw__message_events', 'event_source': 'dw_sync', 'precedence': 2, 'rows_replaced': true},
+        {'model': 'int_customerio_api__message_events', 'event_source': 'app_api', 'precedence': 3, 'rows_replaced': true},
     ]) }}
+{%- endmacro %}
+
+{#- The event_source values of the sources whose rows a later load can replace. -#}
+{% macro replaced_row_sources() -%}
+    {{ return(message_event_sources() | selectattr('rows_replaced') | map(attribute='event_source') | list) }}
 {%- endmacro %}

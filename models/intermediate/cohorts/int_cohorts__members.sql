@@ -17,8 +17,7 @@
 {%- set cohorts = cohort_registry() %}
 {#- an incremental run on a table of before the per-person states (no state_built_at) redoes
     everyone, and deletes the rows of people who are no longer anywhere -#}
-{%- set per_person = is_incremental()
-    and 'state_built_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) %}
+{%- set per_person = is_incremental() and stored_table_has_column('state_built_at') %}
 -- depends_on: {{ ref('int_cohorts__person_states') }}
 with
 
