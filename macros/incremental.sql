@@ -33,3 +33,12 @@
 {% macro stored_table_has_column(column) -%}
     {{ return(column | lower in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list)) }}
 {%- endmacro %}
+
+{#- The distinct values of `column` in the stored table of the incremental model being built
+    (none while dbt only parses). Unit tests override it. -#}
+{% macro stored_values(column) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(run_query('select distinct ' ~ column ~ ' from ' ~ this).columns[0].values() | list) }}
+{%- endmacro %}

@@ -23,11 +23,13 @@ MARTS = {  # model -> column left out of the comparison (a load or build time)
     "marts.xref_user_identity": None,
     "marts.rpt_identity_conflicts": None,
     "marts.rpt_identity_coverage": None,
+    "marts.fct_amplitude_events": None,
     # the incremental intermediates the marts are summed or read from
     "intermediate.int_messaging__delivery_days": "last_loaded_at",
     "intermediate.int_cohorts__message_signals": "group_loaded_at",
     "intermediate.int_identity__people_observed": "last_loaded_at",
     "intermediate.int_cohorts__members": "state_built_at",
+    "intermediate.int_activation__selected_events": "group_loaded_at",
 }
 
 
@@ -189,6 +191,48 @@ def test_another_cohort_registry_recomputes_everyone(tmp_path):
     members = "intermediate.int_cohorts__members"
     assert incremental[members] != before[members]
     for table in COHORT_TABLES:
+        assert incremental[table] == full[table], table
+
+
+ACTIVATION_TABLES = {"intermediate.int_activation__selected_events": "group_loaded_at",
+                     "marts.fct_amplitude_events": None}
+
+
+def _events_to_send_per_metric(warehouse) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return dict(con.execute("select metric, count(*) from marts.fct_amplitude_events group by 1").fetchall())
+    finally:
+        con.close()
+
+
+def test_another_amplitude_metric_selection_equals_a_full_refresh(tmp_path):
+    """Same data and as_of, var amplitude_event_metrics changed (opened put in, unsubscribed
+    taken out): the incremental build reads the opens it never kept and drops the unsubscribes,
+    and the events to send equal a full refresh with the new selection."""
+    data = tmp_path / "data"
+    manifest = generate(data, people=300, days=30, seed=17)
+    warehouse = tmp_path / "w.duckdb"
+    env = {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    run_cli(warehouse, "load", "webhooks", str(data / "webhooks"))
+    run_cli(warehouse, "load", "orders", str(data / "orders"))
+    as_of = manifest["end"]
+    lag = {"cohort_max_data_lag_hours": 1000}
+    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", "--no-unit-tests", env=env)
+    before = _events_to_send_per_metric(warehouse)
+
+    selection = {**lag, "amplitude_event_metrics": ["clicked", "opened"]}
+    _build_with_vars(warehouse, env, as_of, selection)
+    incremental = _snapshot(warehouse, ACTIVATION_TABLES)
+    _build_with_vars(warehouse, env, as_of, selection, full_refresh=True)
+    full = _snapshot(warehouse, ACTIVATION_TABLES)
+
+    after = _events_to_send_per_metric(warehouse)
+    assert set(before) == {"clicked", "unsubscribed"} and set(after) == {"clicked", "opened"}
+    assert after["clicked"] == before["clicked"] and after["opened"] > 100
+    for table in ACTIVATION_TABLES:
         assert incremental[table] == full[table], table
 
 

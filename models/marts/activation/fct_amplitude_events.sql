@@ -1,11 +1,13 @@
 -- The events msgmetrics sends to Amplitude: one row per Customer.io event whose
 -- metric is selected (var amplitude_event_metrics) and whose person resolves to an
 -- Amplitude user id, up to as_of. insert_id is deterministic, so a resend dedups.
+-- Rebuilt every build (identities and as_of move) from int_activation__selected_events,
+-- the selected events of fct_message_events.
 with
 
 events as (
 
-    select * from {{ ref('fct_message_events') }}
+    select * from {{ ref('int_activation__selected_events') }}
 
 ),
 
@@ -54,8 +56,7 @@ final as (
     from events
     inner join identity on identity.person_key = events.person_key
     left join names on names.object_type = events.object_type and names.metric = events.metric
-    where events.metric in {{ sql_list(var('amplitude_event_metrics')) }}
-        and identity.amplitude_user_id is not null
+    where identity.amplitude_user_id is not null
         and events.occurred_at <= {{ as_of_timestamp() }}
 
 )
