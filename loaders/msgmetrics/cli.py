@@ -762,5 +762,31 @@ def serve_webhooks(out_dir: str, host: str, port: int, max_body_bytes: int, rota
 # ---------------------------------------------------------------- end serve-webhooks
 
 
+def run() -> None:
+    """The console entry point: `main`, then a quick exit once the command is done.
+
+    The exit code and output are those of `main`. The atexit handlers run as usual (dbt-duckdb
+    closes the warehouse there, which checkpoints it; logging flushes), and then the process
+    ends without tearing the interpreter down: freeing dbt's manifest and modules object by
+    object took 0.7-0.9 s after every build. An unexpected exception still ends the usual way,
+    with its traceback."""
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if code is not None and not isinstance(code, int):
+        click.echo(code, err=True)
+        code = 1
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()  # what the interpreter would run at exit, in the same order
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    main()
+    run()

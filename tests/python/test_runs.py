@@ -31,3 +31,15 @@ def test_every_command_is_recorded_with_what_it_did(warehouse):
 
     text = run_cli(warehouse, "status", "--limit", "2").stdout
     assert "failed" in text and "pushed" in text
+
+
+def test_a_command_ends_with_the_warehouse_closed_and_checkpointed(warehouse):
+    """The CLI skips the interpreter's teardown at exit (cli.run) but not the atexit handlers:
+    dbt-duckdb's close checkpoints the warehouse there, so no write-ahead log is left behind,
+    and the run is in the ledger."""
+    proc = run_cli(warehouse, "build", "--select", "stg_customerio__message_events", "--no-unit-tests")
+
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("build: ")  # the output is all there
+    assert not warehouse.with_name(warehouse.name + ".wal").exists()
+    assert query(warehouse, "select command, status from msgmetrics_ledger.runs order by started_at desc limit 1") == [
+        ("build", "success")]
