@@ -251,7 +251,7 @@ def _cells(row: Row) -> list[str]:
                 f"{row.load1:.2f}" if row.load1 is not None else "-", "FAILED: " + row.error]
     rate = f"{row.rows / row.wall:,.0f}" if row.rows and row.wall else "-"
     return [row.size, row.step, f"{row.wall:.1f}", rate, f"{row.rss_gb:.2f}",
-            f"{row.ratio:.2f}" if row.ratio is not None else "", f"{row.cpu:.1f}", f"{row.load1:.2f}", row.note]
+            f"{row.ratio:.3f}" if row.ratio is not None else "", f"{row.cpu:.1f}", f"{row.load1:.2f}", row.note]
 
 
 RIGHT = {2, 3, 4, 5, 6, 7}
