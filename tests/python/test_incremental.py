@@ -10,7 +10,7 @@ import sys
 from datetime import datetime, timedelta
 
 import yaml
-from conftest import REPO, run_cli
+from conftest import REPO, query, run_cli
 from msgmetrics.build import PROJECT_CODE, code_fingerprint
 from msgmetrics.generate import generate
 
@@ -163,19 +163,25 @@ def _build_with_vars(warehouse, env: dict, as_of: str, dbt_vars: dict, full_refr
                    cwd=REPO, env={**os.environ, **env}, check=True, capture_output=True, timeout=600)
 
 
-def test_another_cohort_registry_recomputes_everyone(tmp_path):
-    """Same data and as_of, one cohort's window changed (another code fingerprint: every node
-    runs, incrementally): every person's state is rewritten and the cohorts equal a full refresh
-    with the new registry."""
+def _loaded_and_built(tmp_path, seed: int):
+    """300 people over 30 days loaded and built once as of their end (dbt's target and logs in
+    tmp_path): the warehouse, that env, as_of and the lag var every later build needs."""
     data = tmp_path / "data"
-    manifest = generate(data, people=300, days=30, seed=13)
+    manifest = generate(data, people=300, days=30, seed=seed)
     warehouse = tmp_path / "w.duckdb"
     env = {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
     run_cli(warehouse, "load", "webhooks", str(data / "webhooks"))
     run_cli(warehouse, "load", "orders", str(data / "orders"))
     as_of = manifest["end"]
-    lag = {"cohort_max_data_lag_hours": 1000}
     run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", "--no-unit-tests", env=env)
+    return warehouse, env, as_of, {"cohort_max_data_lag_hours": 1000}
+
+
+def test_another_cohort_registry_recomputes_everyone(tmp_path):
+    """Same data and as_of, one cohort's window changed (another code fingerprint: every node
+    runs, incrementally): every person's state is rewritten and the cohorts equal a full refresh
+    with the new registry."""
+    warehouse, env, as_of, lag = _loaded_and_built(tmp_path, seed=13)
     before = _snapshot(warehouse, COHORT_TABLES)
 
     cohorts = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["cohorts"]
@@ -199,28 +205,14 @@ ACTIVATION_TABLES = {"intermediate.int_activation__selected_events": "group_load
 
 
 def _events_to_send_per_metric(warehouse) -> dict[str, int]:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return dict(con.execute("select metric, count(*) from marts.fct_amplitude_events group by 1").fetchall())
-    finally:
-        con.close()
+    return dict(query(warehouse, "select metric, count(*) from marts.fct_amplitude_events group by 1"))
 
 
 def test_another_amplitude_metric_selection_equals_a_full_refresh(tmp_path):
     """Same data and as_of, var amplitude_event_metrics changed (opened put in, unsubscribed
     taken out): the incremental build reads the opens it never kept and drops the unsubscribes,
     and the events to send equal a full refresh with the new selection."""
-    data = tmp_path / "data"
-    manifest = generate(data, people=300, days=30, seed=17)
-    warehouse = tmp_path / "w.duckdb"
-    env = {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
-    run_cli(warehouse, "load", "webhooks", str(data / "webhooks"))
-    run_cli(warehouse, "load", "orders", str(data / "orders"))
-    as_of = manifest["end"]
-    lag = {"cohort_max_data_lag_hours": 1000}
-    run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", "--no-unit-tests", env=env)
+    warehouse, env, as_of, lag = _loaded_and_built(tmp_path, seed=17)
     before = _events_to_send_per_metric(warehouse)
 
     selection = {**lag, "amplitude_event_metrics": ["clicked", "opened"]}
