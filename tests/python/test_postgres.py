@@ -139,3 +139,15 @@ msgmetrics:
     con.close()
     engagers_then = sum(1 for c, _, _ in on_duckdb if c == "high_intent_engagers")
     assert (exited, still_in, members_now, days) == (engagers_then, 0, 0, 2)
+
+
+def test_unit_test_and_model_names_fit_postgres_identifiers():
+    """dbt names a relation after each model and unit test; PostgreSQL cuts identifiers at 63
+    characters and dbt-postgres refuses longer ones, so a long name fails only on PostgreSQL."""
+    import yaml
+
+    names = [p.stem for p in (REPO / "models").rglob("*.sql")]
+    for path in (REPO / "models").rglob("*.yml"):
+        names += [t["name"] for t in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])]
+    assert len(names) > 80
+    assert [n for n in names if len(n) > 63] == []
