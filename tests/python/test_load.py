@@ -87,6 +87,26 @@ def test_state_lives_with_the_data_so_a_fresh_machine_resumes(tmp_path):
     assert again.stats.files_skipped == 1 and again.stats.files_read == 0
 
 
+def test_loaded_data_files_are_not_kept_beside_the_warehouse(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOAD__DELETE_COMPLETED_JOBS", raising=False)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(_line() + "\n")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    first = load_webhooks(warehouse, [str(folder)])
+    (folder / "b.jsonl").write_text(_line(event_id="01HXYZ00000000000000000009") + "\n")
+    second = load_webhooks(warehouse, [str(folder)])
+
+    assert (first.rows_after, second.rows_after) == (1, 2)
+    packages = sorted((warehouse.pipelines_dir / "msgmetrics_webhooks" / "load" / "loaded").iterdir())
+    assert [p.name for p in packages] == sorted(first.load_ids + second.load_ids)
+    # the packages' state stays; their data files (Parquet, state rows) are deleted once loaded
+    kept = [f.name for p in packages for f in p.rglob("*") if f.is_file() and "jobs" in f.parent.name]
+    assert kept == []
+    assert all((p / "load_package_state.json").exists() for p in packages)
+
+
 def test_orders_load_from_jsonl_and_csv_with_quarantine(tmp_path):
     folder = tmp_path / "orders"
     folder.mkdir()
