@@ -107,6 +107,21 @@ def test_loaded_data_files_are_not_kept_beside_the_warehouse(tmp_path, monkeypat
     assert all((p / "load_package_state.json").exists() for p in packages)
 
 
+def test_raw_text_is_stored_zstd_compressed(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(_line(event_id=f"01HXYZ{n:020d}") + "\n" for n in range(3000)))
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+
+    load_webhooks(warehouse, [str(folder)])
+
+    compressions = dict(query(warehouse.path, """
+        select column_name, list(distinct compression order by compression)
+        from pragma_storage_info('raw_customerio.webhook_events')
+        where segment_type = 'VARCHAR' and compression <> 'Constant' group by all"""))
+    assert compressions["data"] == ["ZSTD"] and compressions["event_id"] == ["ZSTD"]
+
+
 def test_orders_load_from_jsonl_and_csv_with_quarantine(tmp_path):
     folder = tmp_path / "orders"
     folder.mkdir()
