@@ -141,8 +141,9 @@ def build(
         counts: dict[str, int] = {}
         if run_unit_tests:  # until they pass again
             unit_tests_marker(warehouse).unlink(missing_ok=True)
+        previous = build_plan.read_state(warehouse)
         if whole_graph and not (everything or full_refresh):
-            plan = build_plan.plan(build_plan.read_state(warehouse), current, manifest)
+            plan = build_plan.plan(previous, current, manifest)
             log.info("building %s: %s", "every node" if plan.everything else "what changed",
                      "; ".join(plan.reasons) or "nothing changed")
             if plan.select is not None and run_unit_tests:
@@ -162,10 +163,12 @@ def build(
                 os.environ[CHECKED_AFTER_ENV] = plan.checked_after
                 log.info("incremental models' data tests: the rows loaded since the last build (%s UTC)",
                          plan.checked_after)
-        with dbt_schedule.critical_path_first(dbt_schedule.read_seconds(warehouse),
+        # a first build or a full refresh computes every table whole; any other, what is new
+        kind = dbt_schedule.FULL if full_refresh or previous is None else dbt_schedule.INCREMENTAL
+        with dbt_schedule.critical_path_first(dbt_schedule.read_seconds(warehouse, kind),
                                                dbt_schedule.profile_threads(PROFILES_DIR)):
             result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)
-        dbt_schedule.record_seconds(warehouse, getattr(result.result, "results", None) or [])
+        dbt_schedule.record_seconds(warehouse, getattr(result.result, "results", None) or [], kind)
         for status, n in _checked(result).items():
             counts[status] = counts.get(status, 0) + n
     if whole_graph:  # every node is now computed from `current`

@@ -41,6 +41,8 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     assert {"stg_customerio__message_events", "stg_customerio_api__messages", "dim_cohorts",
             "amplitude_event_names"} <= everything
     assert (tmp_path / "w.duckdb.last-build.json").exists()
+    seconds = json.loads((tmp_path / "w.duckdb.node-seconds.json").read_text())
+    assert "model.msgmetrics.stg_customerio__message_events" in seconds["full"] and seconds["incremental"] == {}
 
     # same data, code, vars and as_of: dbt does not run at all
     (target / "run_results.json").unlink()
@@ -56,6 +58,10 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     # ... and tested the incremental models' rows loaded since the last build started
     assert f"where group_loaded_at > cast('{first_build['started_at']}' as timestamp)" in _test_sql(target, EVENTS_UNIQUE)
     changed = _ran(target)
+    # the critical-path schedule keeps an incremental build's seconds apart from the first build's
+    seconds = json.loads((tmp_path / "w.duckdb.node-seconds.json").read_text())
+    assert {f"model.msgmetrics.{m}" for m in changed} == set(seconds["incremental"]) & {
+        f"model.msgmetrics.{m}" for m in everything}
     assert {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
             "int_purchases__conversions_matched", "int_cohorts__signals", "cohort_membership",
             "fct_amplitude_events"} <= changed

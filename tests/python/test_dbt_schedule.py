@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import networkx as nx
 from dbt.graph.queue import GraphQueue
 
-from msgmetrics.dbt_schedule import critical_path_first, critical_path_scores, read_seconds, record_seconds
+from msgmetrics.dbt_schedule import (FULL, INCREMENTAL, critical_path_first, critical_path_scores, read_seconds,
+                                     record_seconds, seconds_path)
 from msgmetrics.settings import Warehouse
 
 # a_leaf is ready with b_head, whose chain (b_head -> c -> d) holds most of the work;
@@ -52,14 +53,37 @@ def test_dbt_takes_the_critical_path_first_and_only_when_a_thread_is_free():
     assert _queue().get().unique_id == "model.p.a_leaf"  # dbt's own again after the block
 
 
+def _results(**seconds):
+    return [SimpleNamespace(node=SimpleNamespace(unique_id=f"model.p.{n}"), execution_time=s)
+            for n, s in seconds.items()]
+
+
 def test_node_seconds_are_merged_across_builds(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    assert read_seconds(warehouse) == {}
+    assert read_seconds(warehouse, INCREMENTAL) == {}
 
-    def results(**seconds):
-        return [SimpleNamespace(node=SimpleNamespace(unique_id=f"model.p.{n}"), execution_time=s)
-                for n, s in seconds.items()]
+    record_seconds(warehouse, _results(a=1.25, b=2.0), INCREMENTAL)
+    record_seconds(warehouse, _results(b=0.5, c=3.0), INCREMENTAL)
+    assert read_seconds(warehouse, INCREMENTAL) == {"model.p.a": 1.25, "model.p.b": 0.5, "model.p.c": 3.0}
 
-    record_seconds(warehouse, results(a=1.25, b=2.0))
-    record_seconds(warehouse, results(b=0.5, c=3.0))
-    assert read_seconds(warehouse) == {"model.p.a": 1.25, "model.p.b": 0.5, "model.p.c": 3.0}
+
+def test_full_and_incremental_builds_keep_their_own_seconds(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    record_seconds(warehouse, _results(deliveries=43.5, states=5.1, only_full=2.0), FULL)
+    record_seconds(warehouse, _results(deliveries=2.1, states=2.8), INCREMENTAL)
+    record_seconds(warehouse, _results(deliveries=40.0), FULL)  # a full refresh after the incremental build
+
+    # each kind its own; a node never timed in this kind takes the other kind's seconds
+    assert read_seconds(warehouse, INCREMENTAL) == {
+        "model.p.deliveries": 2.1, "model.p.states": 2.8, "model.p.only_full": 2.0}
+    assert read_seconds(warehouse, FULL) == {
+        "model.p.deliveries": 40.0, "model.p.states": 5.1, "model.p.only_full": 2.0}
+
+
+def test_a_file_of_before_the_kinds_counts_as_full_builds(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    seconds_path(warehouse).write_text('{"model.p.a": 4.0, "model.p.b": 1.0}\n')
+    record_seconds(warehouse, _results(a=0.5), INCREMENTAL)
+
+    assert read_seconds(warehouse, INCREMENTAL) == {"model.p.a": 0.5, "model.p.b": 1.0}
+    assert read_seconds(warehouse, FULL) == {"model.p.a": 4.0, "model.p.b": 1.0}
