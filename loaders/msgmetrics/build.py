@@ -67,7 +67,24 @@ def run_dbt(warehouse: Warehouse, args: list[str], manifest=None):
 
     os.environ["MSGMETRICS_WAREHOUSE"] = str(warehouse.path)
     warehouse.ensure_parent()
-    return dbtRunner(manifest=manifest).invoke(args)
+    try:
+        return dbtRunner(manifest=manifest).invoke(args)
+    finally:
+        _close_dbt_warehouse()
+
+
+def _close_dbt_warehouse() -> None:
+    """dbt-duckdb keeps its DuckDB instance open when an invocation returns, for the next one in
+    the same process: the warehouse file stays locked against other processes after the writer
+    lock is released, and the memory its block allocator took stays taken. Close it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    try:
+        environment = DuckDBConnectionManager.env()
+    except Exception:  # no invocation opened the warehouse (a parse)
+        return
+    DuckDBConnectionManager.close_all_connections()
+    environment.close()
 
 
 # ---------------------------------------------------------------- unit tests once per code version
