@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,7 +31,7 @@ INVOKE_THEN_WRITE = textwrap.dedent(f"""
 
 def test_dbt_gets_a_block_allocator_within_its_memory_limit_and_releases_the_warehouse(tmp_path):
     proc = subprocess.run([sys.executable, "-c", INVOKE_THEN_WRITE, str(tmp_path / "w.duckdb")], cwd=REPO,
-                          env={**__import__("os").environ, "MSGMETRICS_DUCKDB_MEMORY_LIMIT": "1GB"},
+                          env={**os.environ, "MSGMETRICS_DUCKDB_MEMORY_LIMIT": "1GB"},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
