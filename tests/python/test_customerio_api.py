@@ -259,7 +259,7 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
                 "select * exclude (last_loaded_at) from marts.fct_message_deliveries order by delivery_id",
                 "select * exclude (last_loaded_at) from marts.fct_message_metrics_daily order by all",
                 "select * exclude (last_loaded_at) from intermediate.int_messaging__delivery_days order by all",
-                "select * exclude (group_loaded_at) from intermediate.int_cohorts__message_signals order by all",
+                "select * exclude (state_built_at) from intermediate.int_cohorts__members order by all",
                 "select * exclude (last_loaded_at) from intermediate.int_identity__people_observed order by all",
                 "select * from marts.xref_user_identity order by all"]
     incremental = [query(warehouse.path, sql) for sql in snapshot]

@@ -32,7 +32,6 @@ SNAPSHOT = {
     "marts.xref_user_identity": (),
     "intermediate.int_customerio_dw__message_events": (),
     "intermediate.int_messaging__delivery_days": ("last_loaded_at",),
-    "intermediate.int_cohorts__message_signals": ("group_loaded_at",),
     "intermediate.int_identity__people_observed": ("last_loaded_at",),
 }
 

@@ -26,7 +26,6 @@ MARTS = {  # model -> column left out of the comparison (a load or build time)
     "marts.fct_amplitude_events": None,
     # the incremental intermediates the marts are summed or read from
     "intermediate.int_messaging__delivery_days": "last_loaded_at",
-    "intermediate.int_cohorts__message_signals": "group_loaded_at",
     "intermediate.int_identity__people_observed": "last_loaded_at",
     "intermediate.int_cohorts__members": "state_built_at",
     "intermediate.int_activation__selected_events": "group_loaded_at",

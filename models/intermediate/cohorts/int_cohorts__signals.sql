@@ -1,8 +1,10 @@
 -- Everything a cohort rule can count, one row per occurrence up to as_of: human clicks
 -- (not machine-flagged), human opens (not prefetched), deliveries, unsubscribes and
--- Customer.io conversions from int_cohorts__message_signals (fct_message_events), and
--- purchases from fct_purchases, each with its channel and the intent of its message
--- (dim_message_intents).
+-- Customer.io conversions from fct_message_events, and purchases from fct_purchases, each
+-- with its channel and the intent of its message (dim_message_intents). The events are read
+-- from fct_message_events itself, not from an incremental copy of its signal metrics: the
+-- copy's delete and insert cost more in an incremental build (4 s on the critical path at
+-- 10M events) than the two reads of 10M rows instead of 6M (0.3 s).
 -- count_key is what "N of them" counts: the delivery for deliveries, else the event or
 -- purchase. A view (as_of and the current intents apply to every row): int_cohorts__members
 -- reads it once, through a CTE that every cohort references, which DuckDB and PostgreSQL
@@ -12,7 +14,7 @@ with
 
 events as (
 
-    select * from {{ ref('int_cohorts__message_signals') }}
+    select * from {{ ref('fct_message_events') }}
     where person_key is not null
         and occurred_at <= {{ as_of_timestamp() }}
         and (is_human_click or is_human_open or metric in ('delivered', 'unsubscribed', 'converted'))
