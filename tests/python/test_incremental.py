@@ -227,6 +227,26 @@ def test_another_amplitude_metric_selection_equals_a_full_refresh(tmp_path):
         assert incremental[table] == full[table], table
 
 
+def test_a_build_drops_the_tables_of_retired_models_and_nothing_else(tmp_path):
+    """A warehouse built by an earlier version holds the table of a model this one no longer has
+    (int_cohorts__message_signals) and, beside it, a table of the user's own: the next build
+    drops the first (nothing would refresh it) and keeps the second."""
+    import duckdb
+
+    warehouse, env, as_of, lag = _loaded_and_built(tmp_path, seed=19)
+    con = duckdb.connect(str(warehouse))
+    con.execute("create table intermediate.int_cohorts__message_signals as select 1 as stale")
+    con.execute("create table intermediate.my_own_analysis as select 1 as kept")
+    con.close()
+    built = run_cli(warehouse, "build", "--as-of", as_of, "--max-data-lag-hours", "1000", "--all",
+                    "--no-unit-tests", env=env)
+    tables = {name for (name,) in query(warehouse, "select table_name from information_schema.tables "
+                                                   "where table_schema = 'intermediate'")}
+    assert "int_cohorts__message_signals" not in tables
+    assert {"my_own_analysis", "int_cohorts__members", "int_cohorts__person_states"} <= tables
+    assert "no longer built" in built.stdout + built.stderr
+
+
 def test_code_fingerprint_follows_the_project_code_and_the_vars(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
