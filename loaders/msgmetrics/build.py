@@ -188,6 +188,8 @@ def build(
         dbt_schedule.record_seconds(warehouse, getattr(result.result, "results", None) or [], kind)
         for status, n in _checked(result).items():
             counts[status] = counts.get(status, 0) + n
+        if whole_graph:
+            drop_retired_relations(warehouse)
     if whole_graph:  # every node is now computed from `current`
         build_plan.write_state(warehouse, current)
         if run_unit_tests:  # every unit test ran and passed
@@ -242,6 +244,32 @@ def parse(warehouse: Warehouse, vars: dict):
         raise BuildFailed(f"dbt could not parse the project: {result.exception}\n"
                           "See the dbt output above (logs/dbt.log in the project).")
     return result.result
+
+
+# Tables and views of models this project no longer has. A warehouse built by an earlier version
+# still holds them and nothing refreshes them: they would look current to an analyst and are not.
+RETIRED_RELATIONS = (("intermediate", "int_cohorts__message_signals"),)
+
+
+def drop_retired_relations(warehouse: Warehouse) -> list[str]:
+    """Drop the RETIRED_RELATIONS the warehouse holds (after a successful build); their names."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse.path))
+    try:
+        kinds = {(schema, name): kind for schema, name, kind in con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables").fetchall()}
+        dropped = []
+        for schema, name in RETIRED_RELATIONS:
+            kind = kinds.get((schema, name))
+            if kind is None:
+                continue
+            con.execute(f'drop {"view" if kind == "VIEW" else "table"} "{schema}"."{name}"')
+            log.info("dropped %s.%s: a model of an earlier msgmetrics version, no longer built", schema, name)
+            dropped.append(f"{schema}.{name}")
+        return dropped
+    finally:
+        con.close()
 
 
 def source_signatures(warehouse: Warehouse, manifest) -> dict[str, list]:
