@@ -4,10 +4,7 @@
 -- Incremental per person: a person's rows depend only on their own signals, as_of and the
 -- rules, so an incremental build recomputes the people whose int_cohorts__person_states row
 -- is newer than the newest state_built_at here (the states this model has not yet followed)
--- and replaces all their rows (delete+insert on person_key). The states fingerprint each
--- signal's message, not its intent: when the intents change (a seed, a message name that
--- matches another pattern), the fingerprint of dim_message_intents stored in every row here
--- differs from the current one and everyone is recomputed. Each of them also gets a row
+-- and replaces all their rows (delete+insert on person_key). Each of them also gets a row
 -- without a cohort, so that a person who left every cohort has their old rows deleted too;
 -- the post-hook drops those rows. A full build computes everyone.
 {{ config(
@@ -18,32 +15,17 @@
     post_hook="delete from {{ this }} where cohort_name is null"
 ) }}
 {%- set cohorts = cohort_registry() %}
-{#- an incremental run on a table of before the per-person states (no state_built_at, or no
-    intents_fingerprint) redoes everyone, and deletes the rows of people who are no longer anywhere -#}
-{%- set per_person = is_incremental() and stored_table_has_column('state_built_at')
-    and stored_table_has_column('intents_fingerprint') %}
+{#- an incremental run on a table of before the per-person states (no state_built_at) redoes
+    everyone, and deletes the rows of people who are no longer anywhere -#}
+{%- set per_person = is_incremental() and stored_table_has_column('state_built_at') %}
 -- depends_on: {{ ref('int_cohorts__person_states') }}
 with
-
-intents_fingerprint as (
-
-    select
-        coalesce(sum({{ row_hash_number(['parent_type', 'parent_id', 'action_id', 'content_id', 'intent']) }}), 0)
-            as intents_fingerprint
-    from {{ ref('dim_message_intents') }}
-
-),
 
 {% if per_person %}
 recomputed_people as (
 
     select person_key, state_built_at from {{ ref('int_cohorts__person_states') }}
     where state_built_at > (select {{ loaded_at_watermark('state_built_at') }} from {{ this }})
-        -- the intents changed since the stored rows were computed (or none are stored): everyone
-        or not exists (
-            select 1 from {{ this }} as stored
-            where stored.intents_fingerprint = (select intents_fingerprint from intents_fingerprint)
-        )
 
 ),
 
@@ -110,12 +92,11 @@ final as (
         members.reason,
         members.qualifying_event_at,
         {%- if per_person %}
-        recomputed_people.state_built_at,
+        recomputed_people.state_built_at
         {%- else %}
         -- every person is computed from the states this build has
-        (select max(state_built_at) from {{ ref('int_cohorts__person_states') }}) as state_built_at,
+        (select max(state_built_at) from {{ ref('int_cohorts__person_states') }}) as state_built_at
         {%- endif %}
-        (select intents_fingerprint from intents_fingerprint) as intents_fingerprint
     from members
     {%- if per_person %}
     inner join recomputed_people on recomputed_people.person_key = members.person_key

@@ -2,9 +2,6 @@
 -- what their cohort rows were computed from. A person's rows in int_cohorts__members are a
 -- function of their own signal rows, as_of and the rules, and stay the same while
 -- - the fingerprint of their signal rows (count and sum of row hashes) is the same,
--- - the intents are the same (int_cohorts__members compares a fingerprint of
---   dim_message_intents: the rows here hash each signal's message, not its intent, so that
---   this model need not wait for the intents),
 -- - the rules are the same (rules_fingerprint), and
 -- - as_of stays in [valid_from, valid_until): between the two window edges (a signal time
 --   plus a window of the registry) around it.
@@ -27,7 +24,7 @@ with
 
 signals as (
 
-    select * from {{ ref('int_cohorts__signal_occurrences') }}
+    select * from {{ ref('int_cohorts__signals') }}
 
 ),
 
@@ -36,7 +33,7 @@ fingerprints as (
     select
         person_key,
         count(*) as signal_count,
-        sum({{ row_hash_number(['signal', 'channel', 'parent_type', 'parent_id', 'action_id', 'content_id', 'occurred_at', 'count_key']) }}) as signal_hash,
+        sum({{ row_hash_number(['signal', 'channel', 'intent', 'occurred_at', 'count_key']) }}) as signal_hash,
         {#- the last edge at or before as_of, the first after it: max/min of t over the signals
             on either side of as_of - offset, plus the offset -#}
         {%- if offsets %}
