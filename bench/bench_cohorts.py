@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loaders"))
 from msgmetrics.generate import generate, people_for_events  # noqa: E402
 
 COHORT_LAYER = (
-    "int_cohorts__signals", "int_cohorts__members", "int_cohorts__data_freshness", "int_purchases__orders_resolved",
+    "int_cohorts__person_states", "int_cohorts__signals", "int_cohorts__members", "int_cohorts__data_freshness",
+    "int_purchases__orders_resolved",
     "int_purchases__conversions_matched", "fct_purchases", "dim_message_intents", "rpt_messages_without_intent",
     "dim_cohorts", "cohort_membership", "cohort_membership_history", "cohort_sizes_daily", "dim_audiences",
     "audience_assignments", "fct_amplitude_user_properties",
