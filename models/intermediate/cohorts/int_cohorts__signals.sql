@@ -2,9 +2,9 @@
 -- (not machine-flagged), human opens (not prefetched), deliveries, unsubscribes and
 -- Customer.io conversions from fct_message_events, and purchases from fct_purchases, each
 -- with its channel and the intent of its message (dim_message_intents). The events are read
--- from fct_message_events itself, not from an incremental copy of its signal metrics: the
--- copy's delete and insert cost more in an incremental build (4 s on the critical path at
--- 10M events) than the two reads of 10M rows instead of 6M (0.3 s).
+-- from fct_message_events itself, not from an incremental copy of its signal metrics: at 10M
+-- events the copy's delete and commit took 3.6 s of an incremental build, and the two reads
+-- of 10M rows instead of 6M take about 0.3 s more (docs/decisions.md).
 -- count_key is what "N of them" counts: the delivery for deliveries, else the event or
 -- purchase. A view (as_of and the current intents apply to every row): int_cohorts__members
 -- reads it once, through a CTE that every cohort references, which DuckDB and PostgreSQL
