@@ -267,6 +267,41 @@ def test_incremental_runs_reread_the_window_and_merge_a_late_click(tmp_path):
     assert [query(warehouse.path, sql) for sql in snapshot] == incremental
 
 
+def test_a_name_loaded_after_the_clicks_moves_the_clickers_into_the_intent_cohort(tmp_path):
+    """Campaign 7 has no intent until its name arrives (metadata loaded after its deliveries):
+    the next build, with no new event, puts its clickers into cart_intent_clickers, as a
+    rebuild from scratch does (the cohort states hash each signal's intent)."""
+    end = T0 + 20 * DAY_S  # as_of 2026-10-21: the clicks are within the day before it
+    clicks = [message(i, end - DAY_S + i * 600, metrics={
+        "created": end - DAY_S + i * 600, "sent": end - DAY_S + i * 600, "delivered": end - DAY_S + i * 600 + 5,
+        "clicked": end - DAY_S + i * 600 + 60, "human_clicked": end - DAY_S + i * 600 + 60}) for i in range(4)]
+    unclicked = [message(i, T0 + i * DAY_S) for i in range(10, 16)]
+    members = ("select person_key from intermediate.int_cohorts__members "
+               "where cohort_name = 'cart_intent_clickers' order by 1")
+    fake = FakeCustomerIo(Workspace(messages=clicks + unclicked), api_key=KEY)
+    with fake:
+        warehouse, _ = _load(tmp_path, fake, resources=["messages"], since=T0, until=end)
+        run_cli(warehouse.path, "build", "--as-of", "2026-10-21T00:00:00Z")
+        clickers = query(warehouse.path, "select distinct person_key from marts.fct_message_events "
+                                         "where is_human_click order by 1")
+        assert len(clickers) == 4 and query(warehouse.path, members) == []  # no name, no intent
+        fake.load(Workspace(
+            messages=clicks + unclicked,
+            campaigns=[{"id": 7, "name": "Abandoned cart reminder", "type": "segment", "created": T0,
+                        "updated": T0, "active": True, "state": "running"}],
+            campaign_actions={7: [{"id": 42, "campaign_id": 7, "name": "Cart email", "type": "email",
+                                   "subject": "Still thinking?", "created": T0, "updated": T0}]}))
+        _load(tmp_path, fake, resources=["campaigns", "campaign_actions"], until=end)
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-21T00:00:00Z")
+    assert query(warehouse.path, members) == clickers
+    assert query(warehouse.path, "select intent from marts.dim_message_intents where parent_id = '7'") == [("cart",)]
+    snapshot = ["select * exclude (state_built_at) from intermediate.int_cohorts__members order by all",
+                "select * exclude (computed_at) from marts.cohort_membership order by all"]
+    incremental = [query(warehouse.path, sql) for sql in snapshot]
+    run_cli(warehouse.path, "build", "--as-of", "2026-10-21T00:00:00Z", "--full-refresh")
+    assert [query(warehouse.path, sql) for sql in snapshot] == incremental
+
+
 # ---------------------------------------------------------------- quirks, quarantine, models
 @pytest.fixture(scope="module")
 def quirks_warehouse(tmp_path_factory) -> Path:
