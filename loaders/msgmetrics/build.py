@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # The time after which the incremental models' data tests look (macros/tests/checked_since.sql).
 CHECKED_AFTER_ENV = "MSGMETRICS_CHECKED_AFTER"
+# The build's as_of (macros/as_of.sql): an environment variable read at execution, not a dbt var,
+# so that another as_of neither re-parses the project nor re-runs the unit tests.
+AS_OF_ENV = "MSGMETRICS_AS_OF"
 
 # What a unit test's result depends on: the project's SQL, YAML and seeds (tests/dbt included).
 PROJECT_CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt")
@@ -143,16 +146,18 @@ def build(
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", select]
-    all_vars = {**(vars or {}), **({"as_of": as_of} if as_of else {})}
-    fingerprint = code_fingerprint(all_vars)
+    vars = vars or {}
+    fingerprint = code_fingerprint(vars)  # no unit test reads as_of unset (test_build_plan checks)
     run_unit_tests = unit_tests if unit_tests is not None else not unit_tests_passed_for(warehouse, fingerprint)
     if not run_unit_tests:
         extra += ["--exclude-resource-type", "unit_test"]
         log.info("unit tests skipped: they passed on this code, dbt version and vars (build --unit-tests runs them)")
-    with writer_lock(warehouse, "build"), _unset_before_and_after(CHECKED_AFTER_ENV):
+    with writer_lock(warehouse, "build"), _unset_before_and_after(CHECKED_AFTER_ENV, AS_OF_ENV):
         started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # no load runs from here on
-        manifest = parse(warehouse, all_vars)
-        current = build_plan.BuildState(code_fingerprint(vars or {}), as_of,
+        if as_of:
+            os.environ[AS_OF_ENV] = as_of
+        manifest = parse(warehouse, vars)
+        current = build_plan.BuildState(fingerprint, as_of,
                                         source_signatures(warehouse, manifest), started_at)
         whole_graph = not select
         counts: dict[str, int] = {}
@@ -166,7 +171,7 @@ def build(
             if plan.select is not None and run_unit_tests:
                 # `dbt build --select` runs only the unit tests of the models it selects: all of them first
                 counts = _checked(run_dbt(warehouse, dbt_args("test", warehouse, ["--select", "test_type:unit"],
-                                                              all_vars), manifest=manifest))
+                                                              vars), manifest=manifest))
                 extra += ["--exclude-resource-type", "unit_test"]
             if plan.select == []:
                 if not run_unit_tests:
@@ -184,7 +189,7 @@ def build(
         kind = dbt_schedule.FULL if full_refresh or previous is None else dbt_schedule.INCREMENTAL
         with dbt_schedule.critical_path_first(dbt_schedule.read_seconds(warehouse, kind),
                                                dbt_schedule.profile_threads(PROFILES_DIR)):
-            result = run_dbt(warehouse, dbt_args("build", warehouse, extra, all_vars), manifest=manifest)
+            result = run_dbt(warehouse, dbt_args("build", warehouse, extra, vars), manifest=manifest)
         dbt_schedule.record_seconds(warehouse, getattr(result.result, "results", None) or [], kind)
         for status, n in _checked(result).items():
             counts[status] = counts.get(status, 0) + n
@@ -198,13 +203,15 @@ def build(
 
 
 @contextlib.contextmanager
-def _unset_before_and_after(env_var: str) -> Iterator[None]:
-    """`env_var` absent from this process's environment on entry and again on exit."""
-    os.environ.pop(env_var, None)
+def _unset_before_and_after(*env_vars: str) -> Iterator[None]:
+    """`env_vars` absent from this process's environment on entry and again on exit."""
+    for name in env_vars:
+        os.environ.pop(name, None)
     try:
         yield
     finally:
-        os.environ.pop(env_var, None)
+        for name in env_vars:
+            os.environ.pop(name, None)
 
 
 def _checked(result) -> dict[str, int]:

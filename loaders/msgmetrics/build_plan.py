@@ -108,12 +108,12 @@ def source_signatures(con, tables: dict[str, tuple[str, str]]) -> dict[str, list
     return signatures
 
 
-def clock_models(manifest) -> list[str]:
+def clock_models(manifest, clock_macros: tuple[str, ...] = CLOCK_MACROS) -> list[str]:
     """Names of the models (and tests) that read as_of or the build's start time, directly or via macros."""
     reads_clock: dict[str, bool] = {}
 
     def macro_reads_clock(uid: str, seen: frozenset = frozenset()) -> bool:
-        if uid in CLOCK_MACROS:
+        if uid in clock_macros:
             return True
         if uid not in reads_clock:
             macro = manifest.macros.get(uid)

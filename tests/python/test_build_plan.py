@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime, timedelta
 
 import duckdb
 
 from conftest import run_cli
-from msgmetrics.build_plan import BuildState, plan, source_signatures
+from msgmetrics.build import parse
+from msgmetrics.build_plan import BuildState, clock_models, plan, source_signatures
+from msgmetrics.settings import Warehouse
 from test_data_tests import EVENTS_UNIQUE
 from test_incremental import MARTS, _snapshot, generated_in_two_parts
 
@@ -79,6 +82,16 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     assert {"int_cohorts__signals", "int_cohorts__members", "cohort_membership", "fct_amplitude_events"} <= moved
     assert not moved & {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
                         "stg_shop__orders", "dim_cohorts"}
+    # as_of moved again (an hourly schedule): the same nodes, no unit tests (as_of is no var of
+    # theirs) and no full parse (as_of reaches dbt in MSGMETRICS_AS_OF, read at execution only)
+    log = tmp_path / "logs" / "dbt.log"
+    log_before = log.read_text(errors="replace")
+    hourly = run_cli(warehouse, "build", "--as-of", (datetime.fromisoformat(earlier_as_of) + timedelta(hours=1))
+                     .isoformat(), *LAG, env=env)
+    assert _ran(target) == moved and "START unit_test" not in hourly.stdout
+    hourly_log = log.read_text(errors="replace")[len(log_before):]
+    assert "Running with dbt" in hourly_log and "Unable to do partial parsing" not in hourly_log
+    assert "MSGMETRICS_AS_OF" not in os.environ
 
     # --all, and a full refresh as of the same time as `planned`: every node
     run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, "--all", env=env)
@@ -90,6 +103,20 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     for table in MARTS:
         assert planned[table] == full[table], table
         assert table == "marts.rpt_identity_conflicts" or full[table], table
+
+
+def test_every_unit_test_of_a_model_that_reads_as_of_sets_it(tmp_path, monkeypatch):
+    """`msgmetrics build` runs the unit tests again when the code or the vars change, not when
+    as_of does (it is no dbt var of theirs, but MSGMETRICS_AS_OF): right only while no unit test
+    of a model that reads as_of takes it from the build."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    manifest = parse(Warehouse(tmp_path / "w.duckdb"), {})
+    reads_as_of = set(clock_models(manifest, ("macro.msgmetrics.as_of_timestamp",)))
+    assert {"int_cohorts__members", "int_cohorts__person_states", "int_cohorts__data_freshness"} <= reads_as_of
+    tested = [t for t in manifest.unit_tests.values() if t.model in reads_as_of]
+    assert len(tested) >= 10
+    assert [t.name for t in tested if "as_of" not in ((t.overrides.vars if t.overrides else None) or {})] == []
 
 
 def test_a_code_or_vars_change_builds_every_node(tmp_path, built_warehouse):
