@@ -343,7 +343,8 @@ def _demo_load_dw_sync(warehouse, run, data_dir: Path):
 
 # ---------------------------------------------------------------- build
 @main.command()
-@click.option("--as-of", default=None, help="Compute cohorts as of this time (ISO-8601; default now).")
+@click.option("--as-of", default=None, envvar="MSGMETRICS_AS_OF", show_envvar=True,
+              help="Compute cohorts as of this time (ISO-8601; default now).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt selection, e.g. 'marts.cohorts+'.")
 @click.option("--all", "everything", is_flag=True,
@@ -474,7 +475,8 @@ def _push(warehouse, run, dry_run=False, dry_run_dir=None, output="text", config
               help="Pull the Customer.io App API (CUSTOMERIO_APP_API_KEY): deliveries since the last pull "
                    "plus the re-read window, and the message names.")
 @click.option("--orders", "order_locations", multiple=True, help="Orders file/folder/URL.")
-@click.option("--as-of", default=None, help="Compute cohorts as of this time (default now).")
+@click.option("--as-of", default=None, envvar="MSGMETRICS_AS_OF", show_envvar=True,
+              help="Compute cohorts as of this time (ISO-8601; default now).")
 @click.option("--dry-run", is_flag=True, help="Do not send; write the payloads instead.")
 @_environment_options
 @click.pass_obj

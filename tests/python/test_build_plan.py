@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from datetime import datetime, timedelta
 
@@ -82,16 +81,19 @@ def test_a_build_runs_what_changed_since_the_last_one_and_equals_a_full_refresh(
     assert {"int_cohorts__signals", "int_cohorts__members", "cohort_membership", "fct_amplitude_events"} <= moved
     assert not moved & {"stg_customerio__message_events", "fct_message_events", "fct_message_deliveries",
                         "stg_shop__orders", "dim_cohorts"}
-    # as_of moved again (an hourly schedule): the same nodes, no unit tests (as_of is no var of
-    # theirs) and no full parse (as_of reaches dbt in MSGMETRICS_AS_OF, read at execution only)
+    # as_of moved again (an hourly schedule), given in MSGMETRICS_AS_OF as --as-of's default: the
+    # same nodes, no unit tests (as_of is no var of theirs) and no full parse (as_of reaches dbt in
+    # that environment variable, read at execution only)
     log = tmp_path / "logs" / "dbt.log"
     log_before = log.read_text(errors="replace")
-    hourly = run_cli(warehouse, "build", "--as-of", (datetime.fromisoformat(earlier_as_of) + timedelta(hours=1))
-                     .isoformat(), *LAG, env=env)
+    hour_later = datetime.fromisoformat(earlier_as_of) + timedelta(hours=1)
+    hourly = run_cli(warehouse, "build", *LAG, env={**env, "MSGMETRICS_AS_OF": hour_later.isoformat()})
     assert _ran(target) == moved and "START unit_test" not in hourly.stdout
     hourly_log = log.read_text(errors="replace")[len(log_before):]
     assert "Running with dbt" in hourly_log and "Unable to do partial parsing" not in hourly_log
-    assert "MSGMETRICS_AS_OF" not in os.environ
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select distinct as_of from marts.cohort_membership").fetchall() == [
+            (hour_later.replace(tzinfo=None),)]
 
     # --all, and a full refresh as of the same time as `planned`: every node
     run_cli(warehouse, "build", "--as-of", earlier_as_of, *LAG, "--all", env=env)
